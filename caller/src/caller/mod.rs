@@ -1,0 +1,899 @@
+//! `Caller`: a single-threaded async loop owned by one thread, reachable from all.
+//!
+//! # Lifecycle
+//!
+//! ```text
+//!   Starting ──loop runs──▶ Running ──stop()──▶ Stopping ──children stopped,
+//!                                                           tasks dropped──▶ Stopped
+//! ```
+//! - `stop()` closes the inbox at once: queued calls are cancelled on the stopping thread
+//!   (they never started), later calls are refused (already cancelled, with the reason).
+//! - The loop then stops its children, drops its `LocalSet` (running async calls are
+//!   dropped *on the caller's thread* and finish cancelled), and leaves the registry.
+//! - A protected caller ignores a non-forced stop.
+
+mod pool;
+mod registry;
+mod scheduler;
+
+pub use pool::PoolConfig;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use crate::context::{Context, Trackers};
+use crate::error::Error;
+use crate::job::{IntoJob, JobBuilder};
+use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
+use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
+
+use scheduler::{Inbox, Msg};
+
+/// The id of a thread's caller. Each thread has one id (assigned on first use), so a
+/// caller's id is also the id of its thread, as in the seed.
+///
+/// ```
+/// let here = caller::CallerId::current();
+/// assert_eq!(here, caller::CallerId::current());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallerId(u64);
+
+impl CallerId {
+    /// The id of the current thread (and of its caller, if it has one).
+    pub fn current() -> CallerId {
+        registry::thread_id()
+    }
+
+    /// The number inside.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Debug for CallerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CallerId({})", self.0)
+    }
+}
+
+impl fmt::Display for CallerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The async backend a caller runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A tokio current-thread runtime with a `LocalSet` (the default).
+    #[default]
+    Tokio,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Tokio => f.write_str("tokio"),
+        }
+    }
+}
+
+/// Where a caller is in its life; see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallerState {
+    /// Created; its loop has not started yet (calls already queue).
+    Starting,
+    /// Running calls.
+    Running,
+    /// `stop` was called; no new calls are accepted.
+    Stopping,
+    /// The loop has ended.
+    Stopped,
+}
+
+impl CallerState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => CallerState::Starting,
+            1 => CallerState::Running,
+            2 => CallerState::Stopping,
+            _ => CallerState::Stopped,
+        }
+    }
+}
+
+/// Options for scheduling one call with [`Caller::schedule_call`].
+///
+/// ```
+/// use caller::{CallOptions, Trackers};
+/// let opts = CallOptions::new()
+///     .name("load_user")
+///     .trackers(Trackers::MANAGERS)
+///     .meta("user", "42");
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug)]
+pub struct CallOptions {
+    name: Option<Cow<'static, str>>,
+    trackers: Trackers,
+    delay: Option<Duration>,
+    context: Option<Context>,
+    meta: Vec<(String, String)>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            name: None,
+            trackers: Trackers::ALL,
+            delay: None,
+            context: None,
+            meta: Vec::new(),
+        }
+    }
+}
+
+impl CallOptions {
+    /// Default options: every tracker kind, the current context, no delay.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The function name shown in metadata, `Debug` and tracing (default: its type name).
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Which tracker kinds the pending joins (default [`Trackers::ALL`]).
+    pub fn trackers(mut self, trackers: Trackers) -> Self {
+        self.trackers = trackers;
+        self
+    }
+
+    /// Start no sooner than `delay` after it reaches the caller.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// The context to run in (default: [`Context::current`]).
+    pub fn context(mut self, ctx: Context) -> Self {
+        self.context = Some(ctx);
+        self
+    }
+
+    /// A user key/value stored in the pending's metadata.
+    pub fn meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.meta.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Options to create a caller: [`Caller::builder`].
+///
+/// ```
+/// # fn main() -> Result<(), caller::Error> {
+/// let db = caller::Caller::builder().name("db").spawn()?;
+/// assert_eq!(db.name(), "db");
+/// # db.stop(true); Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CallerBuilder {
+    name: Option<String>,
+    backend: Backend,
+    protected: bool,
+    parent: Option<Caller>,
+}
+
+impl CallerBuilder {
+    /// The caller's name (and its thread's, for a new thread).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The backend (default [`Backend::Tokio`]).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// A protected caller ignores a non-forced [`stop`](Caller::stop).
+    pub fn protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Start the caller on a new thread (the seed's `"NewThread"`). Calls can be scheduled
+    /// at once; they run when the loop starts.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::builder().name("worker-a").spawn()?;
+    /// assert_eq!(c.call_soon(|| 1).wait_sync(None)?, 1);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn spawn(self) -> Result<Caller, Error> {
+        if let Some(parent) = &self.parent {
+            if parent.state() >= CallerState::Stopping {
+                return Err(Error::CallerStopped {
+                    caller: parent.name().to_owned(),
+                });
+            }
+        }
+        let id = registry::new_id();
+        let name = self.name.clone().unwrap_or_else(|| format!("caller-{id}"));
+        if name.is_empty() {
+            return Err(Error::invalid("a caller's name must not be empty"));
+        }
+        let caller = Caller::new_inner(id, name.clone(), &self, false);
+        let c2 = caller.clone();
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || scheduler::run_thread(c2))
+            .map_err(|e| Error::invalid(format!("cannot start a thread: {e}")))?;
+        let _ = caller.inner.thread.set(handle.thread().clone());
+        registry::insert(&caller);
+        if let Some(parent) = &self.parent {
+            lock(&parent.inner.children).push(caller.clone());
+        }
+        Ok(caller)
+    }
+
+    /// Run `fut` with the current thread as a caller, for the life of the future (the
+    /// seed's async context, and what `#[caller::main]` expands to). The caller is
+    /// protected while `fut` runs; when `fut` ends, the caller stops (children first,
+    /// unfinished calls cancelled). On the main thread, this caller is
+    /// [`Caller::main_thread`].
+    ///
+    /// Errors: this thread already runs a caller; the caller was force-stopped before
+    /// `fut` finished (`Error::CallerStopped`).
+    ///
+    /// ```
+    /// let out = caller::Caller::builder().name("doc-entry").block_on(async {
+    ///     let me = caller::Caller::current().unwrap();
+    ///     me.call_soon(|| 2).await.unwrap()
+    /// });
+    /// assert_eq!(out.unwrap(), 2);
+    /// ```
+    pub fn block_on<F: Future>(self, fut: F) -> Result<F::Output, Error> {
+        if let Some(existing) = Caller::current() {
+            return Err(Error::invalid(format!(
+                "this thread already runs caller '{}': one caller per thread",
+                existing.name()
+            )));
+        }
+        let id = CallerId::current();
+        let thread = std::thread::current();
+        let name = self
+            .name
+            .clone()
+            .or_else(|| thread.name().map(str::to_owned))
+            .unwrap_or_else(|| format!("caller-{id}"));
+        let is_main = thread.name() == Some("main");
+        let mut opts = self;
+        opts.protected = true;
+        let caller = Caller::new_inner(id, name, &opts, is_main);
+        let _ = caller.inner.thread.set(thread);
+        registry::insert(&caller);
+        scheduler::run_here(caller, fut)
+    }
+
+    /// The current thread's running caller, checked against these options (the seed's
+    /// `"CurrentThread"` retrieval): an error if there is none, or its name or backend
+    /// differs from one given here.
+    ///
+    /// ```
+    /// caller::Caller::builder().name("here").block_on(async {
+    ///     assert!(caller::Caller::builder().name("here").current().is_ok());
+    ///     assert!(caller::Caller::builder().name("other").current().is_err());
+    /// }).unwrap();
+    /// ```
+    pub fn current(self) -> Result<Caller, Error> {
+        let c = Caller::current().ok_or_else(|| Error::invalid("this thread runs no caller"))?;
+        c.check(&self)?;
+        Ok(c)
+    }
+}
+
+pub(crate) struct Inner {
+    id: CallerId,
+    name: Arc<str>,
+    backend: Backend,
+    protected: AtomicBool,
+    state: AtomicU8,
+    inbox: Inbox,
+    parent: Option<Weak<Inner>>,
+    children: Mutex<Vec<Caller>>,
+    thread: OnceLock<std::thread::Thread>,
+    is_main: bool,
+    started: Resolver<()>,
+    stopping: Resolver<()>,
+    stopped: Resolver<()>,
+    pooled: AtomicBool,
+}
+
+/// A thread's single-threaded async loop, reachable from every thread.
+///
+/// Any thread can schedule a function or future on it and get back a [`Pending`]. The
+/// work runs on the caller's thread, so the future it builds need not be `Send`: `Rc`,
+/// `RefCell`, GUI handles and other thread-confined resources stay on their thread while
+/// the whole program talks to them. `Caller` is a cheap, cloneable handle.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// # fn main() -> Result<(), caller::Error> {
+/// let owner = caller::Caller::builder().name("doc-owner").spawn()?;
+/// // Build a !Send resource on the caller's thread and keep it there.
+/// thread_local!(static LOG: Rc<RefCell<Vec<String>>> = Rc::default());
+/// for word in ["a", "b"] {
+///     drop(owner.call_soon(move || LOG.with(|l| l.borrow_mut().push(word.into()))));
+/// }
+/// let len = owner.call_soon(|| LOG.with(|l| l.borrow().len())).wait_sync(None)?;
+/// assert_eq!(len, 2);
+/// # owner.stop(true); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Caller {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl PartialEq for Caller {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+impl Eq for Caller {}
+
+impl Caller {
+    /// The seed's `MAX_IDLE_POOL_INSTANCES` default: idle workers kept by
+    /// [`to_thread`](Self::to_thread); change it with [`PoolConfig`].
+    pub const MAX_IDLE_POOL_INSTANCES: usize = 10;
+    /// The seed's `IDLE_WORKER_SHUTDOWN_DURATION` default: an idle worker is stopped after
+    /// this long; change it with [`PoolConfig`].
+    pub const IDLE_WORKER_SHUTDOWN_DURATION: Duration = Duration::from_secs(60);
+
+    /// Options to create a caller.
+    pub fn builder() -> CallerBuilder {
+        CallerBuilder::default()
+    }
+
+    /// Start a caller named `name` on a new thread; short for
+    /// `Caller::builder().name(name).spawn()`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-new")?;
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn new_thread(name: impl Into<String>) -> Result<Caller, Error> {
+        Caller::builder().name(name).spawn()
+    }
+
+    fn new_inner(id: CallerId, name: String, opts: &CallerBuilder, is_main: bool) -> Caller {
+        let event = || Pending::<()>::new().resolver();
+        Caller {
+            inner: Arc::new(Inner {
+                id,
+                name: name.into(),
+                backend: opts.backend,
+                protected: AtomicBool::new(opts.protected),
+                state: AtomicU8::new(0),
+                inbox: Inbox::new(),
+                parent: opts.parent.as_ref().map(|p| Arc::downgrade(&p.inner)),
+                children: Mutex::new(Vec::new()),
+                thread: OnceLock::new(),
+                is_main,
+                started: event(),
+                stopping: event(),
+                stopped: event(),
+                pooled: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The caller whose loop runs on this thread (inside a scheduled call: the caller
+    /// running it).
+    ///
+    /// ```
+    /// assert!(caller::Caller::current().is_none());
+    /// ```
+    pub fn current() -> Option<Caller> {
+        crate::context::loop_id().and_then(registry::get)
+    }
+
+    /// The main thread's caller, if the main thread runs one (`#[caller::main]` or
+    /// [`CallerBuilder::block_on`] on the main thread). The seed's `"MainThread"`.
+    pub fn main_thread() -> Option<Caller> {
+        registry::main()
+    }
+
+    /// The id of the current thread's caller (the seed's `id_current`).
+    pub fn id_current() -> CallerId {
+        CallerId::current()
+    }
+
+    /// The caller with this id, if it exists and has not stopped.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-existing")?;
+    /// assert_eq!(caller::Caller::get_existing(c.id()), Some(c.clone()));
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn get_existing(id: CallerId) -> Option<Caller> {
+        registry::get(id)
+    }
+
+    /// Every caller not yet stopped; with `running_only`, only those whose loop runs.
+    pub fn all_callers(running_only: bool) -> Vec<Caller> {
+        registry::all()
+            .into_iter()
+            .filter(|c| !running_only || c.running())
+            .collect()
+    }
+
+    /// The pending of the call running on this thread, if any. A sync function can poll
+    /// its `cancelled()` to stop early.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-current-pending")?;
+    /// let seen = c.call_soon(|| caller::Caller::current_pending().is_some()).wait_sync(None)?;
+    /// assert!(seen);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn current_pending() -> Option<AnyPending> {
+        crate::context::current_pending()
+    }
+
+    /// This caller's id.
+    pub fn id(&self) -> CallerId {
+        self.inner.id
+    }
+
+    /// This caller's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The backend this caller runs.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The thread the caller runs on.
+    pub fn thread(&self) -> &std::thread::Thread {
+        self.inner
+            .thread
+            .get()
+            .expect("a caller's thread is set when it is created")
+    }
+
+    /// Whether a non-forced [`stop`](Self::stop) is ignored.
+    pub fn protected(&self) -> bool {
+        self.inner.protected.load(Ordering::Acquire)
+    }
+
+    /// Where the caller is in its life.
+    pub fn state(&self) -> CallerState {
+        CallerState::from_u8(self.inner.state.load(Ordering::Acquire))
+    }
+
+    /// `true` while the caller runs calls.
+    pub fn running(&self) -> bool {
+        self.state() == CallerState::Running
+    }
+
+    /// The caller that created this one with [`get`](Self::get), if any.
+    pub fn parent(&self) -> Option<Caller> {
+        self.inner
+            .parent
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .map(|inner| Caller { inner })
+    }
+
+    /// The children created with [`get`](Self::get) that have not stopped.
+    pub fn children(&self) -> Vec<Caller> {
+        lock(&self.inner.children).clone()
+    }
+
+    /// Done when the loop has started.
+    pub fn started(&self) -> crate::WaitDone {
+        self.inner.started.any().wait_done(None)
+    }
+
+    /// Done when `stop` has been accepted.
+    pub fn stopping(&self) -> crate::WaitDone {
+        self.inner.stopping.any().wait_done(None)
+    }
+
+    /// Done when the loop has ended (every call done, children stopped).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-stopped")?;
+    /// c.stop(false);
+    /// futures::executor::block_on(c.stopped())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn stopped(&self) -> crate::WaitDone {
+        self.inner.stopped.any().wait_done(None)
+    }
+
+    /// Stop the caller: every unfinished call (queued or running) is cancelled with a
+    /// message that says the caller stopped, children are stopped first, and the thread's
+    /// loop ends. Returns at once with the state; await [`stopped`](Self::stopped) to know
+    /// when it is over. A protected caller ignores a non-forced stop.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-stop")?;
+    /// c.stop(false);
+    /// let mut late = c.call_soon(|| 1);
+    /// assert!(late.wait_sync(None).unwrap_err().is_cancelled());
+    /// # Ok(()) }
+    /// ```
+    pub fn stop(&self, force: bool) -> CallerState {
+        if self.protected() && !force {
+            tracing::debug!(caller = %self.inner.name, "protected caller ignored a stop");
+            return self.state();
+        }
+        let mut cur = self.inner.state.load(Ordering::Acquire);
+        loop {
+            if cur >= 2 {
+                return CallerState::from_u8(cur);
+            }
+            match self
+                .inner
+                .state
+                .compare_exchange(cur, 2, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        tracing::info!(caller = %self.inner.name, force, "caller stopping");
+        self.inner.stopping.set_result(());
+        let reason = self.stop_reason();
+        for msg in self.inner.inbox.close() {
+            msg.refuse(&reason);
+        }
+        CallerState::Stopping
+    }
+
+    fn stop_reason(&self) -> String {
+        format!("caller '{}' stopped", self.inner.name)
+    }
+
+    /// Get the child caller named `name`, creating it (on a new thread) if needed. The
+    /// child is stopped with this caller. The seed's `Caller.get`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let parent = caller::Caller::new_thread("doc-parent")?;
+    /// let a = parent.get("io")?;
+    /// assert_eq!(parent.get("io")?, a);
+    /// assert_eq!(a.parent(), Some(parent.clone()));
+    /// # parent.stop(true); Ok(()) }
+    /// ```
+    pub fn get(&self, name: &str) -> Result<Caller, Error> {
+        self.get_with(Caller::builder().name(name))
+    }
+
+    /// [`get`](Self::get) with options: an existing child of that name with another
+    /// backend is an error (`Error::Mismatch`).
+    pub fn get_with(&self, opts: CallerBuilder) -> Result<Caller, Error> {
+        let name = opts
+            .name
+            .clone()
+            .ok_or_else(|| Error::invalid("Caller::get_with needs a name"))?;
+        let mut children = lock(&self.inner.children);
+        if let Some(c) = children.iter().find(|c| c.name() == name) {
+            c.check(&opts)?;
+            return Ok(c.clone());
+        }
+        drop(children);
+        let child = CallerBuilder {
+            parent: Some(self.clone()),
+            ..opts
+        }
+        .spawn()?;
+        children = lock(&self.inner.children);
+        // Another thread may have created the same child meanwhile: keep the first.
+        if let Some(first) = children.iter().find(|c| c.name() == name && **c != child) {
+            let first = first.clone();
+            children.retain(|c| *c != child);
+            drop(children);
+            child.stop(true);
+            return Ok(first);
+        }
+        Ok(child)
+    }
+
+    fn check(&self, opts: &CallerBuilder) -> Result<(), Error> {
+        if let Some(name) = &opts.name {
+            if **name != *self.inner.name {
+                return Err(Error::Mismatch {
+                    what: "name",
+                    expected: name.clone(),
+                    found: self.inner.name.to_string(),
+                });
+            }
+        }
+        if opts.backend != self.inner.backend {
+            return Err(Error::Mismatch {
+                what: "backend",
+                expected: opts.backend.to_string(),
+                found: self.inner.backend.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Schedule `job` on this caller with `options` (the low-level method the others use).
+    ///
+    /// The pending joins the active trackers of the kinds the options allow, and the job
+    /// runs inside the context it was scheduled from. On a stopped caller the pending is
+    /// already cancelled, with the reason.
+    ///
+    /// ```
+    /// use caller::CallOptions;
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-schedule")?;
+    /// let mut p = c.schedule_call(|| "hi", CallOptions::new().name("greet").meta("k", "v"));
+    /// assert_eq!(p.metadata().name(), "greet");
+    /// assert_eq!(p.wait_sync(None)?, "hi");
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn schedule_call<T, J>(&self, job: J, options: CallOptions) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
+        let CallOptions {
+            name,
+            trackers,
+            delay,
+            context,
+            meta,
+        } = options;
+        let name = name.unwrap_or_else(|| Cow::Borrowed(std::any::type_name::<J>()));
+        let shared = Shared::<T>::new(Metadata::new(
+            name,
+            Some((self.inner.id, self.inner.name.clone())),
+        ));
+        let pending = Pending::from_shared(shared.clone());
+        for (k, v) in meta {
+            pending.set_meta(k, v);
+        }
+        let ctx = context.unwrap_or_else(Context::current);
+        if trackers != Trackers::NONE {
+            ctx.register(&pending, trackers);
+        }
+        let span = tracing::debug_span!(
+            "call",
+            name = %pending.metadata().name(),
+            caller = %self.inner.name,
+            pending = pending.id(),
+        );
+        let built = job.__build(JobBuilder {
+            shared,
+            ctx,
+            span,
+            delay,
+        });
+        if let Err(Msg::Run(r)) = self.inner.inbox.push(Msg::Run(built.0)) {
+            r.refuse(&self.stop_reason());
+        }
+        pending
+    }
+
+    /// Run `job` on this caller's thread as soon as possible.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-soon")?;
+    /// let mut name = c.call_soon(|| std::thread::current().name().unwrap().to_owned());
+    /// assert_eq!(name.wait_sync(None)?, "doc-soon");
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_soon<T, J>(&self, job: J) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
+        self.schedule_call(job, CallOptions::default())
+    }
+
+    /// Run the future built by `f` on this caller's thread; the future need not be `Send`.
+    /// Short for `call_soon(job::future(f))`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-soon-async")?;
+    /// let p = c.call_soon_async(|| async {
+    ///     let rc = std::rc::Rc::new(3);
+    ///     tokio::task::yield_now().await;
+    ///     *rc
+    /// });
+    /// assert_eq!(futures::executor::block_on(p)?, 3);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_soon_async<F, Fut>(&self, f: F) -> Pending<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.schedule_call(crate::job::future(f), CallOptions::default())
+    }
+
+    /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it
+    /// before then means it never starts.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-later")?;
+    /// let t0 = Instant::now();
+    /// c.call_later(Duration::from_millis(20), || ()).wait_sync(None)?;
+    /// assert!(t0.elapsed() >= Duration::from_millis(20));
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_later<T, J>(&self, delay: Duration, job: J) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
+        self.schedule_call(job, CallOptions::default().delay(delay))
+    }
+
+    /// [`call_later`](Self::call_later) for an async function.
+    pub fn call_later_async<F, Fut>(&self, delay: Duration, f: F) -> Pending<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        self.schedule_call(crate::job::future(f), CallOptions::default().delay(delay))
+    }
+
+    /// Run `f` inline in the caller's scheduler loop, with no pending: for tiny calls only
+    /// (it blocks every other call on this caller while it runs). A panic is caught and
+    /// logged. `Err(CallerStopped)` if the caller no longer accepts calls.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-direct")?;
+    /// c.call_direct(|| println!("hello from the loop"))?;
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_direct(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        self.inner
+            .inbox
+            .push(Msg::Direct(Box::new(f)))
+            .map_err(|_| Error::CallerStopped {
+                caller: self.inner.name.to_string(),
+            })
+    }
+
+    /// Run `job` on a pooled worker caller (its own thread). Workers are reused: up to
+    /// [`PoolConfig::max_idle`] idle ones are kept, and an idle one stops after
+    /// [`PoolConfig::idle_shutdown`]. The seed's `to_thread`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let sum = caller::to_thread(|| (1..=100u64).sum::<u64>()).wait_sync(None)?;
+    /// assert_eq!(sum, 5050);
+    /// # Ok(()) }
+    /// ```
+    pub fn to_thread<T, J>(&self, job: J) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
+        pool::to_thread(job, CallOptions::default())
+    }
+
+    /// [`to_thread`](Self::to_thread) for an async function.
+    pub fn to_thread_async<F, Fut>(&self, f: F) -> Pending<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        pool::to_thread(crate::job::future(f), CallOptions::default())
+    }
+
+    /// Run `job` with the given backend on this caller's thread. With this caller's own
+    /// backend it is [`call_soon`](Self::call_soon); another backend is an error (the
+    /// pending fails with `Error::Invalid`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-backend")?;
+    /// let p = c.call_using_backend(caller::Backend::Tokio, caller::job::future(|| async {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///     "slept"
+    /// }));
+    /// assert_eq!(futures::executor::block_on(p)?, "slept");
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_using_backend<T, J>(&self, backend: Backend, job: J) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
+        if backend == self.inner.backend {
+            return self.call_soon(job);
+        }
+        let p = Pending::new();
+        p.set_error(Error::Mismatch {
+            what: "backend",
+            expected: backend.to_string(),
+            found: self.inner.backend.to_string(),
+        });
+        p
+    }
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("id", &self.inner.id)
+            .field("name", &self.inner.name)
+            .field("state", &self.state())
+            .field("protected", &self.protected())
+            .field("children", &lock(&self.inner.children).len())
+            .finish()
+    }
+}
+
+/// Run `job` on a pooled worker thread; see [`Caller::to_thread`].
+///
+/// ```
+/// # fn main() -> Result<(), caller::Error> {
+/// assert_eq!(caller::to_thread(|| 2 + 2).wait_sync(None)?, 4);
+/// # Ok(()) }
+/// ```
+pub fn to_thread<T, J>(job: J) -> Pending<T>
+where
+    T: Send + 'static,
+    J: IntoJob<T>,
+{
+    pool::to_thread(job, CallOptions::default())
+}
+
+/// [`to_thread`] with options (name, trackers, metadata).
+pub fn to_thread_with<T, J>(job: J, options: CallOptions) -> Pending<T>
+where
+    T: Send + 'static,
+    J: IntoJob<T>,
+{
+    pool::to_thread(job, options)
+}
+
+/// [`to_thread`] for an async function.
+///
+/// ```
+/// # fn main() -> Result<(), caller::Error> {
+/// let p = caller::to_thread_async(|| async { 5 });
+/// assert_eq!(futures::executor::block_on(p)?, 5);
+/// # Ok(()) }
+/// ```
+pub fn to_thread_async<F, Fut>(f: F) -> Pending<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    pool::to_thread(crate::job::future(f), CallOptions::default())
+}

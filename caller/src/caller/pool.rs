@@ -1,0 +1,158 @@
+//! The worker pool behind `to_thread`.
+//!
+//! A worker is an ordinary caller on its own thread. `to_thread` takes an idle worker (or
+//! starts one), schedules the job on it, and when the job's pending is done the worker
+//! goes back to the idle list — or is stopped if [`PoolConfig::max_idle`] workers are idle
+//! already. Each return to the idle list starts a generation-stamped check on the worker
+//! itself, `idle_shutdown` later: if the worker is still idle with that stamp, it leaves
+//! the list and stops. No reaper thread is needed.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{CallOptions, Caller, CallerState};
+use crate::context::Trackers;
+use crate::job::IntoJob;
+use crate::pending::Pending;
+use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+static MAX_IDLE: AtomicUsize = AtomicUsize::new(Caller::MAX_IDLE_POOL_INSTANCES);
+/// Milliseconds; `u64::MAX` means never.
+static IDLE_SHUTDOWN_MS: AtomicU64 = AtomicU64::new(60_000);
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+static WORKER_NO: AtomicU64 = AtomicU64::new(0);
+
+struct Idle {
+    caller: Caller,
+    generation: u64,
+}
+
+fn idle() -> &'static Mutex<Vec<Idle>> {
+    static IDLE: OnceLock<Mutex<Vec<Idle>>> = OnceLock::new();
+    IDLE.get_or_init(Default::default)
+}
+
+/// Settings of the `to_thread` worker pool (process-wide).
+///
+/// ```
+/// use std::time::Duration;
+/// use caller::PoolConfig;
+/// PoolConfig::set_max_idle(4);
+/// PoolConfig::set_idle_shutdown(Some(Duration::from_secs(5)));
+/// assert_eq!(PoolConfig::max_idle(), 4);
+/// assert_eq!(PoolConfig::idle_shutdown(), Some(Duration::from_secs(5)));
+/// # PoolConfig::set_max_idle(caller::Caller::MAX_IDLE_POOL_INSTANCES);
+/// # PoolConfig::set_idle_shutdown(Some(caller::Caller::IDLE_WORKER_SHUTDOWN_DURATION));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PoolConfig;
+
+impl PoolConfig {
+    /// How many idle workers are kept (default [`Caller::MAX_IDLE_POOL_INSTANCES`]).
+    pub fn max_idle() -> usize {
+        MAX_IDLE.load(Ordering::Relaxed)
+    }
+
+    /// Keep at most `n` idle workers. Extra idle workers stop when they next finish a job.
+    pub fn set_max_idle(n: usize) {
+        MAX_IDLE.store(n, Ordering::Relaxed);
+    }
+
+    /// How long a worker stays idle before it stops; `None`: never (default
+    /// [`Caller::IDLE_WORKER_SHUTDOWN_DURATION`]).
+    pub fn idle_shutdown() -> Option<Duration> {
+        match IDLE_SHUTDOWN_MS.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Set how long an idle worker is kept; `None` keeps idle workers forever. Applies to
+    /// workers that become idle from now on.
+    pub fn set_idle_shutdown(d: Option<Duration>) {
+        let ms = d.map_or(u64::MAX, |d| d.as_millis().min(u64::MAX as u128 - 1) as u64);
+        IDLE_SHUTDOWN_MS.store(ms, Ordering::Relaxed);
+    }
+
+    /// The number of idle workers right now.
+    pub fn idle_workers() -> usize {
+        lock(idle()).len()
+    }
+}
+
+fn acquire() -> Result<Caller, crate::Error> {
+    {
+        let mut list = lock(idle());
+        while let Some(w) = list.pop() {
+            if w.caller.state() <= CallerState::Running {
+                return Ok(w.caller);
+            }
+        }
+    }
+    let n = WORKER_NO.fetch_add(1, Ordering::Relaxed);
+    let c = Caller::builder()
+        .name(format!("caller-worker-{n}"))
+        .spawn()?;
+    c.inner.pooled.store(true, Ordering::Release);
+    Ok(c)
+}
+
+fn release(worker: Caller) {
+    if worker.state() > CallerState::Running {
+        return;
+    }
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut list = lock(idle());
+        if list.len() >= PoolConfig::max_idle() {
+            drop(list);
+            worker.stop(true);
+            return;
+        }
+        list.push(Idle {
+            caller: worker.clone(),
+            generation,
+        });
+    }
+    if let Some(after) = PoolConfig::idle_shutdown() {
+        let w = worker.clone();
+        let check = move || {
+            let mut list = lock(idle());
+            let before = list.len();
+            list.retain(|i| !(i.caller == w && i.generation == generation));
+            let expired = list.len() != before;
+            drop(list);
+            if expired {
+                tracing::debug!(worker = %w.name(), "idle worker stopped");
+                w.stop(true);
+            }
+        };
+        let _detached = worker.schedule_call(
+            check,
+            CallOptions::new()
+                .name("caller::pool::idle_check")
+                .trackers(Trackers::NONE)
+                .delay(after),
+        );
+    }
+}
+
+pub(super) fn to_thread<T, J>(job: J, options: CallOptions) -> Pending<T>
+where
+    T: Send + 'static,
+    J: IntoJob<T>,
+{
+    let worker = match acquire() {
+        Ok(w) => w,
+        Err(e) => {
+            let p = Pending::new();
+            p.set_error(e);
+            return p;
+        }
+    };
+    let p = worker.schedule_call(job, options);
+    let w = worker.clone();
+    p.add_done_callback(move |_| release(w));
+    p
+}

@@ -1,0 +1,1093 @@
+//! `Pending<T>`: a cancellable, awaitable, thread-safe result that is not there yet.
+//!
+//! # State machine
+//!
+//! A pending has one allocation, [`Shared<T>`]: a non-generic [`Header`] (flags, a mutex
+//! with the waiters, callbacks and cancel message, a condvar for synchronous waiters, and
+//! the metadata) followed by the value slot.
+//!
+//! ```text
+//!   SCHEDULED ──try_start──▶ RUNNING ──finish──▶ DONE
+//!       │                       │                 ▲
+//!       └──────── cancel ───────┼─────────────────┘ (not started: done at once)
+//!                               └─ cancel: CANCEL_REQUESTED set, runner woken;
+//!                                  the runner finishes it on its own thread
+//! ```
+//!
+//! Flag bits (in [`Header::flags`], written only while `Header::state` is locked, read
+//! without the lock):
+//! - `RUNNING`: a runner claimed the call; from now on only the runner (or a stopping
+//!   caller dropping the runner) finishes it. Never set after `DONE`.
+//! - `CANCEL_REQUESTED`: `cancel` was called before `DONE`. May be set while running, so
+//!   `cancelled()` can be true before `done()`.
+//! - `DONE`: the outcome is set; final. The first finish wins; later finishes and cancels
+//!   are no-ops.
+//!
+//! Invariants:
+//! - The value slot is written before `DONE` is published (both under the state lock),
+//!   and is only read after `DONE` is observed.
+//! - Waiters (wakers and sync waiters) and done callbacks are taken out under the lock in
+//!   the same critical section that sets `DONE`, then woken / run without the lock, so every
+//!   waiter is woken exactly once and no user code runs under a crate lock.
+//! - A pending that is not `RUNNING` and has no canceller is finished by `cancel` itself.
+
+mod wait;
+
+pub use wait::{Wait, WaitDone};
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::sync::{lock, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+
+const RUNNING: u8 = 1;
+const CANCEL_REQUESTED: u8 = 2;
+const DONE: u8 = 4;
+
+/// Identifies a done callback so that it can be removed again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+type Callback = Box<dyn FnOnce(&AnyPending) + Send + 'static>;
+type Canceller = Box<dyn FnOnce(&str) + Send + 'static>;
+
+/// What a pending knows about itself: shown by `Debug` and attached to the call's tracing
+/// span.
+///
+/// ```
+/// let p = caller::Pending::<u8>::new();
+/// assert_eq!(p.metadata().name(), "pending");
+/// assert!(p.metadata().caller().is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Metadata {
+    id: u64,
+    name: Cow<'static, str>,
+    caller: Option<(crate::CallerId, Arc<str>)>,
+    created: Instant,
+}
+
+impl Metadata {
+    pub(crate) fn new(
+        name: Cow<'static, str>,
+        caller: Option<(crate::CallerId, Arc<str>)>,
+    ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Metadata {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            caller,
+            created: Instant::now(),
+        }
+    }
+
+    /// A process-unique id of the pending.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The function's name (its type name unless given in [`CallOptions`](crate::CallOptions)).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The id and name of the caller the call runs on; `None` for a pending made by hand.
+    pub fn caller(&self) -> Option<(crate::CallerId, &str)> {
+        self.caller.as_ref().map(|(id, n)| (*id, &**n))
+    }
+
+    /// When the pending was created.
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+}
+
+enum Outcome {
+    Unset,
+    Value,
+    Error(Error),
+}
+
+struct State {
+    outcome: Outcome,
+    cancel_msg: String,
+    wakers: Vec<Option<Waker>>,
+    free_wakers: Vec<usize>,
+    sync_waiters: u32,
+    callbacks: Vec<(u64, Callback)>,
+    next_callback: u64,
+    canceller: Option<Canceller>,
+    runner: Option<Waker>,
+    user_meta: Vec<(String, String)>,
+}
+
+/// The non-generic part of every pending.
+pub(crate) struct Header {
+    flags: AtomicU8,
+    state: Mutex<State>,
+    cond: Condvar,
+    meta: Metadata,
+}
+
+/// Work that a pending's finishing must do after its lock is released.
+struct Finished {
+    wakers: Vec<Option<Waker>>,
+    callbacks: Vec<(u64, Callback)>,
+}
+
+impl Finished {
+    fn run(self, view: impl FnOnce() -> AnyPending) {
+        for w in self.wakers.into_iter().flatten() {
+            w.wake();
+        }
+        if self.callbacks.is_empty() {
+            return;
+        }
+        let view = view();
+        for (_, cb) in self.callbacks {
+            run_callback(cb, &view);
+        }
+    }
+}
+
+fn run_callback(cb: Callback, view: &AnyPending) {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(view)));
+    if let Err(payload) = res {
+        tracing::error!(
+            pending = view.header().meta.id,
+            name = %view.header().meta.name,
+            panic = %crate::error::panic_message(&*payload),
+            "a done callback panicked; the remaining callbacks still run"
+        );
+    }
+}
+
+impl Header {
+    fn new(meta: Metadata) -> Self {
+        Header {
+            flags: AtomicU8::new(0),
+            state: Mutex::new(State {
+                outcome: Outcome::Unset,
+                cancel_msg: String::new(),
+                wakers: Vec::new(),
+                free_wakers: Vec::new(),
+                sync_waiters: 0,
+                callbacks: Vec::new(),
+                next_callback: 0,
+                canceller: None,
+                runner: None,
+                user_meta: Vec::new(),
+            }),
+            cond: Condvar::new(),
+            meta,
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.flags() & DONE != 0
+    }
+
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.flags() & CANCEL_REQUESTED != 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Set the outcome while `st` is held; returns the work to do after unlocking, or `None`
+    /// if the pending was already done.
+    fn finish_locked(&self, st: &mut State, outcome: Outcome) -> Option<Finished> {
+        if self.is_done() {
+            return None;
+        }
+        st.outcome = outcome;
+        st.runner = None;
+        st.canceller = None;
+        self.flags.fetch_or(DONE, Ordering::AcqRel);
+        if st.sync_waiters > 0 {
+            self.cond.notify_all();
+        }
+        st.free_wakers.clear();
+        Some(Finished {
+            wakers: std::mem::take(&mut st.wakers),
+            callbacks: std::mem::take(&mut st.callbacks),
+        })
+    }
+
+    fn cancelled_error(st: &State) -> Error {
+        Error::Cancelled {
+            message: st.cancel_msg.clone(),
+        }
+    }
+
+    /// Claim the call for running. `false` if it must not start (done, or cancelled before
+    /// it started — in which case it is finished here as cancelled).
+    pub(crate) fn try_start(&self, view: impl FnOnce() -> AnyPending) -> bool {
+        let mut st = self.lock();
+        let flags = self.flags();
+        if flags & DONE != 0 {
+            return false;
+        }
+        if flags & CANCEL_REQUESTED != 0 {
+            let err = Self::cancelled_error(&st);
+            let fin = self.finish_locked(&mut st, Outcome::Error(err));
+            drop(st);
+            if let Some(fin) = fin {
+                fin.run(view);
+            }
+            return false;
+        }
+        self.flags.fetch_or(RUNNING, Ordering::AcqRel);
+        true
+    }
+
+    /// Remember the waker of the task running this call, so that `cancel` can wake it.
+    pub(crate) fn set_runner(&self, waker: &Waker) {
+        let mut st = self.lock();
+        match &mut st.runner {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn finish_error(&self, err: Error, view: impl FnOnce() -> AnyPending) -> bool {
+        let mut st = self.lock();
+        let fin = self.finish_locked(&mut st, Outcome::Error(err));
+        drop(st);
+        match fin {
+            Some(fin) => {
+                fin.run(view);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Finish as cancelled with the accumulated message, plus `extra` if no message exists.
+    pub(crate) fn finish_cancelled(&self, extra: &str, view: impl FnOnce() -> AnyPending) {
+        let mut st = self.lock();
+        if st.cancel_msg.is_empty() {
+            st.cancel_msg.push_str(extra);
+        }
+        let err = Self::cancelled_error(&st);
+        let fin = self.finish_locked(&mut st, Outcome::Error(err));
+        drop(st);
+        if let Some(fin) = fin {
+            fin.run(view);
+        }
+    }
+
+    pub(crate) fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+}
+
+/// The erased face of a `Shared<T>`.
+pub(crate) trait Erased: Send + Sync + 'static {
+    fn header(&self) -> &Header;
+}
+
+/// One allocation per pending: the header and the value slot.
+pub(crate) struct Shared<T> {
+    header: Header,
+    value: Mutex<Option<T>>,
+}
+
+impl<T: Send + 'static> Erased for Shared<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub(crate) fn new(meta: Metadata) -> Arc<Self> {
+        Arc::new(Shared {
+            header: Header::new(meta),
+            value: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub(crate) fn view(self: &Arc<Self>) -> AnyPending {
+        AnyPending {
+            inner: self.clone(),
+        }
+    }
+
+    /// Finish with `res`. First completion wins; returns whether this one did.
+    pub(crate) fn finish(self: &Arc<Self>, res: Result<T, Error>) -> bool {
+        match res {
+            Ok(v) => {
+                let mut st = self.header.lock();
+                if self.header.is_done() {
+                    return false;
+                }
+                *lock(&self.value) = Some(v);
+                let fin = self.header.finish_locked(&mut st, Outcome::Value);
+                drop(st);
+                if let Some(fin) = fin {
+                    fin.run(|| self.view());
+                }
+                true
+            }
+            Err(e) => self.header.finish_error(e, || self.view()),
+        }
+    }
+
+    /// Finish a call whose runner saw the cancel request (or was dropped).
+    pub(crate) fn finish_cancelled(self: &Arc<Self>, extra: &str) {
+        self.header.finish_cancelled(extra, || self.view())
+    }
+
+    pub(crate) fn try_start(self: &Arc<Self>) -> bool {
+        self.header.try_start(|| self.view())
+    }
+
+    /// Take the outcome; `None` if not done.
+    fn take(&self) -> Option<Result<T, Error>> {
+        if !self.header.is_done() {
+            return None;
+        }
+        let st = self.header.lock();
+        Some(match &st.outcome {
+            Outcome::Value => lock(&self.value).take().ok_or(Error::Taken),
+            Outcome::Error(e) => Err(e.clone()),
+            Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
+        })
+    }
+
+    fn peek(&self) -> Option<Result<T, Error>>
+    where
+        T: Clone,
+    {
+        if !self.header.is_done() {
+            return None;
+        }
+        let st = self.header.lock();
+        Some(match &st.outcome {
+            Outcome::Value => lock(&self.value).clone().ok_or(Error::Taken),
+            Outcome::Error(e) => Err(e.clone()),
+            Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
+        })
+    }
+}
+
+/// A cheap, cloneable, type-erased view of a pending.
+///
+/// It can wait, cancel and inspect, but not take the value; trackers, groups, `wait` and
+/// `as_completed` hold these. Two views are equal when they view the same pending.
+/// Waiting on a view never cancels the pending.
+///
+/// ```
+/// use std::time::Duration;
+/// let p = caller::Pending::<u32>::new();
+/// let view = p.any();
+/// assert!(!view.done());
+/// view.cancel("not needed");
+/// assert!(view.done() && view.cancelled());
+/// assert!(view.wait_done_sync(Some(Duration::ZERO)).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct AnyPending {
+    inner: Arc<dyn Erased>,
+}
+
+/// What a done pending ended with, as seen through a view.
+#[derive(Clone, Debug)]
+pub enum PendingState {
+    /// Not done yet (`cancel_requested` says whether a cancel was asked).
+    Running {
+        /// `cancel` was called and the work has not stopped yet.
+        cancel_requested: bool,
+    },
+    /// Done with a value (which may already have been taken by its owner).
+    Value,
+    /// Done without a value: cancelled, panicked or failed.
+    Error(Error),
+}
+
+impl AnyPending {
+    pub(crate) fn header(&self) -> &Header {
+        self.inner.header()
+    }
+
+    /// The process-unique id of the pending.
+    ///
+    /// ```
+    /// let (a, b) = (caller::Pending::<()>::new(), caller::Pending::<()>::new());
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.header().meta.id
+    }
+
+    /// The pending's metadata.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert_eq!(p.metadata().id(), p.id());
+    /// ```
+    pub fn metadata(&self) -> &Metadata {
+        &self.header().meta
+    }
+
+    /// `true` once the pending holds its outcome. Never goes back to `false`.
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// assert!(!p.done());
+    /// p.set_result(1);
+    /// assert!(p.done());
+    /// ```
+    pub fn done(&self) -> bool {
+        self.header().is_done()
+    }
+
+    /// `true` if a cancel was asked (it may be true before [`done`](Self::done): the work
+    /// has not stopped yet), or the pending ended cancelled.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// p.cancel("no");
+    /// assert!(p.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        let flags = self.header().flags();
+        if flags & CANCEL_REQUESTED != 0 {
+            return true;
+        }
+        flags & DONE != 0
+            && matches!(&self.header().lock().outcome, Outcome::Error(e) if e.is_cancelled())
+    }
+
+    /// Ask the pending to cancel, from any thread, any number of times.
+    ///
+    /// Messages accumulate, newline-joined (an empty message adds nothing). Returns whether
+    /// the pending is (now) cancelled: `false` if it already finished otherwise.
+    ///
+    /// - Not started yet: it never starts; done at once.
+    /// - An async function running: its future is dropped at its next suspension point,
+    ///   on its own thread, then the pending is done.
+    /// - A sync function running: it cannot be interrupted. It is marked cancelled (it can
+    ///   check [`Caller::current_pending`](crate::Caller::current_pending)) and is done,
+    ///   with its value discarded, when it returns.
+    /// - Made by hand with a canceller ([`set_canceller`](Self::set_canceller)): the
+    ///   canceller is called and the pending is done when its producer finishes it.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert!(p.cancel("first"));
+    /// assert!(p.cancel("second"));
+    /// assert_eq!(p.error().unwrap().cancel_message(), Some("first"));
+    /// ```
+    pub fn cancel(&self, msg: impl AsRef<str>) -> bool {
+        let msg = msg.as_ref();
+        let h = self.header();
+        let mut st = h.lock();
+        let flags = h.flags();
+        if flags & DONE != 0 {
+            return matches!(&st.outcome, Outcome::Error(e) if e.is_cancelled());
+        }
+        if !msg.is_empty() {
+            if !st.cancel_msg.is_empty() {
+                st.cancel_msg.push('\n');
+            }
+            st.cancel_msg.push_str(msg);
+        }
+        let first = flags & CANCEL_REQUESTED == 0;
+        h.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
+        if first {
+            tracing::debug!(pending = h.meta.id, name = %h.meta.name, message = msg, "cancel requested");
+        }
+        let canceller = st.canceller.take();
+        if flags & RUNNING != 0 {
+            let runner = st.runner.take();
+            drop(st);
+            if let Some(w) = runner {
+                w.wake();
+            }
+        } else if canceller.is_none() {
+            let err = Header::cancelled_error(&st);
+            let fin = h.finish_locked(&mut st, Outcome::Error(err));
+            drop(st);
+            if let Some(fin) = fin {
+                fin.run(|| self.clone());
+            }
+        } else {
+            drop(st);
+        }
+        if let Some(c) = canceller {
+            c(msg);
+        }
+        true
+    }
+
+    /// The error the pending ended with, if it is done without a value.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert!(p.error().is_none());
+    /// p.cancel("x");
+    /// assert!(p.error().unwrap().is_cancelled());
+    /// ```
+    pub fn error(&self) -> Option<Error> {
+        match self.state() {
+            PendingState::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The current state.
+    ///
+    /// ```
+    /// use caller::PendingState;
+    /// let p = caller::Pending::new();
+    /// p.set_result(5);
+    /// assert!(matches!(p.state(), PendingState::Value));
+    /// ```
+    pub fn state(&self) -> PendingState {
+        let h = self.header();
+        let st = h.lock();
+        match &st.outcome {
+            Outcome::Unset => PendingState::Running {
+                cancel_requested: h.flags() & CANCEL_REQUESTED != 0,
+            },
+            Outcome::Value => PendingState::Value,
+            Outcome::Error(e) => PendingState::Error(e.clone()),
+        }
+    }
+
+    /// Finish the pending with an error (the low-level counterpart of the seed's
+    /// `set_exception`). First completion wins; returns whether this one did.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert!(p.set_error(caller::Error::failed("bad input")));
+    /// assert!(!p.set_error(caller::Error::failed("too late")));
+    /// ```
+    pub fn set_error(&self, err: Error) -> bool {
+        self.header().finish_error(err, || self.clone())
+    }
+
+    /// Install a function called (once, on the cancelling thread) when a cancel is first
+    /// asked while the pending is not done; called at once if a cancel was already asked.
+    /// With a canceller, `cancel` leaves finishing the pending to its producer.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+    /// let p = caller::Pending::<()>::new();
+    /// let seen = Arc::new(AtomicBool::new(false));
+    /// let s = seen.clone();
+    /// p.set_canceller(move |_msg| s.store(true, Ordering::SeqCst));
+    /// p.cancel("stop");
+    /// assert!(seen.load(Ordering::SeqCst));
+    /// assert!(p.cancelled() && !p.done());
+    /// ```
+    pub fn set_canceller(&self, f: impl FnOnce(&str) + Send + 'static) {
+        let h = self.header();
+        let mut st = h.lock();
+        if h.is_done() {
+            return;
+        }
+        if h.flags() & CANCEL_REQUESTED != 0 {
+            let msg = st.cancel_msg.clone();
+            drop(st);
+            f(&msg);
+        } else {
+            st.canceller = Some(Box::new(f));
+        }
+    }
+
+    /// Add a callback run when the pending is done: on the thread that finishes it, in the
+    /// order added; at once (on this thread) if it is already done. A panicking callback
+    /// is logged and the rest still run.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let p = caller::Pending::new();
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let log = log.clone();
+    ///     p.add_done_callback(move |_| log.lock().unwrap().push(i));
+    /// }
+    /// p.set_result(());
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce(&AnyPending) + Send + 'static) -> CallbackId {
+        let h = self.header();
+        let mut st = h.lock();
+        st.next_callback += 1;
+        let id = st.next_callback;
+        if h.is_done() {
+            drop(st);
+            run_callback(Box::new(f), self);
+        } else {
+            st.callbacks.push((id, Box::new(f)));
+        }
+        CallbackId(id)
+    }
+
+    /// Remove a callback that has not run yet; returns whether it was removed.
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// let id = p.add_done_callback(|_| panic!("never runs"));
+    /// assert!(p.remove_done_callback(id));
+    /// p.set_result(());
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        let mut st = self.header().lock();
+        let before = st.callbacks.len();
+        st.callbacks.retain(|(i, _)| *i != id.0);
+        st.callbacks.len() != before
+    }
+
+    /// Attach a user key/value to the pending (shown by `Debug`). Replaces an earlier value
+    /// of the same key.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// p.set_meta("request", "42");
+    /// assert_eq!(p.meta("request").as_deref(), Some("42"));
+    /// ```
+    pub fn set_meta(&self, key: impl Into<String>, value: impl Into<String>) {
+        let (key, value) = (key.into(), value.into());
+        let mut st = self.header().lock();
+        match st.user_meta.iter_mut().find(|(k, _)| *k == key) {
+            Some(kv) => kv.1 = value,
+            None => st.user_meta.push((key, value)),
+        }
+    }
+
+    /// A user key/value set with [`set_meta`](Self::set_meta).
+    pub fn meta(&self, key: &str) -> Option<String> {
+        let st = self.header().lock();
+        st.user_meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Wait until the pending is done, without taking its value and without cancelling it.
+    /// With a timeout, the future yields `Err(Error::TimedOut)` when it expires.
+    /// Works on any executor.
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// let view = p.any();
+    /// p.set_result(1);
+    /// futures::executor::block_on(view.wait_done(None)).unwrap();
+    /// ```
+    pub fn wait_done(&self, timeout: Option<Duration>) -> WaitDone {
+        WaitDone::new(self.clone(), timeout)
+    }
+
+    /// Block this thread until the pending is done (or `timeout` passes), without taking
+    /// its value and without cancelling it.
+    ///
+    /// Returns `Err(Error::WouldDeadlock)` at once, rather than hang, when called on the
+    /// thread of the caller that must complete the pending.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = caller::Pending::<()>::new();
+    /// let err = p.wait_done_sync(Some(Duration::from_millis(1))).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// ```
+    pub fn wait_done_sync(&self, timeout: Option<Duration>) -> Result<(), Error> {
+        wait::wait_done_sync(self.header(), timeout)
+    }
+
+    /// Register `waker` to be woken when done. Returns `true` if already done.
+    pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) -> bool {
+        let h = self.header();
+        if h.is_done() {
+            return true;
+        }
+        let mut st = h.lock();
+        if h.is_done() {
+            return true;
+        }
+        match key {
+            Some(k) => match &mut st.wakers[*k] {
+                Some(w) if w.will_wake(waker) => {}
+                slot => *slot = Some(waker.clone()),
+            },
+            None => {
+                let k = match st.free_wakers.pop() {
+                    Some(k) => {
+                        st.wakers[k] = Some(waker.clone());
+                        k
+                    }
+                    None => {
+                        st.wakers.push(Some(waker.clone()));
+                        st.wakers.len() - 1
+                    }
+                };
+                *key = Some(k);
+            }
+        }
+        false
+    }
+
+    pub(crate) fn unregister(&self, key: &mut Option<usize>) {
+        if let Some(k) = key.take() {
+            let h = self.header();
+            if h.is_done() {
+                return;
+            }
+            let mut st = h.lock();
+            if !h.is_done() && k < st.wakers.len() {
+                st.wakers[k] = None;
+                st.free_wakers.push(k);
+            }
+        }
+    }
+
+    fn fmt_state(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        let h = self.header();
+        let st = h.lock();
+        let state: Cow<'_, str> = match &st.outcome {
+            Outcome::Unset if h.flags() & CANCEL_REQUESTED != 0 => "cancel requested".into(),
+            Outcome::Unset if h.flags() & RUNNING != 0 => "running".into(),
+            Outcome::Unset => "scheduled".into(),
+            Outcome::Value => "done: value".into(),
+            Outcome::Error(e) => format!("done: {e}").into(),
+        };
+        f.field("id", &h.meta.id)
+            .field("name", &h.meta.name)
+            .field("caller", &h.meta.caller.as_ref().map(|c| &*c.1))
+            .field("state", &state)
+            .field("age", &h.meta.created.elapsed());
+        if !st.user_meta.is_empty() {
+            f.field("meta", &st.user_meta);
+        }
+    }
+}
+
+impl PartialEq for AnyPending {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+impl Eq for AnyPending {}
+impl std::hash::Hash for AnyPending {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
+
+impl fmt::Debug for AnyPending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("AnyPending");
+        self.fmt_state(&mut d);
+        d.finish()
+    }
+}
+
+/// A result that is not there yet: the handle returned by every scheduling method.
+///
+/// `Pending<T>` is the *owner*: it can take the value (once). It dereferences to
+/// [`AnyPending`], its cloneable type-erased view, for everything else (`cancel`, `done`,
+/// callbacks, metadata).
+///
+/// # Waiting
+/// - `.await` it (or `&mut pending`) from any executor: the output is `Result<T, Error>`.
+/// - [`wait`](Self::wait) with a timeout, [`wait_sync`](Self::wait_sync) from a plain
+///   thread.
+///
+/// # Cancellation
+/// - [`cancel`](AnyPending::cancel) from anywhere; see there for what it does to the work.
+/// - A wait that ends without the outcome — a timeout, or a `.await` abandoned by
+///   `select!`, a timeout combinator or scope exit (the handle is dropped after it was
+///   polled) — **cancels the pending**, unless the handle is
+///   [protected](Self::protect).
+/// - Dropping a handle that was never waited on only *detaches*: the work keeps running
+///   (fire and forget).
+///
+/// ```
+/// # fn main() -> Result<(), caller::Error> {
+/// let worker = caller::Caller::builder().name("doc-pending").spawn()?;
+/// let mut p = worker.call_soon(|| 6 * 7);
+/// assert_eq!(p.wait_sync(None)?, 42);
+/// # worker.stop(true); Ok(()) }
+/// ```
+#[must_use = "a dropped Pending detaches: the call keeps running. Await it, wait on it or cancel it"]
+pub struct Pending<T> {
+    shared: Arc<Shared<T>>,
+    any: AnyPending,
+    waiter: Option<usize>,
+    polled: bool,
+    protected: bool,
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// A pending made by hand, finished with [`set_result`](Self::set_result) or
+    /// [`set_error`](AnyPending::set_error) (see [`resolver`](Self::resolver) to finish it
+    /// from elsewhere).
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// p.set_result("hi");
+    /// assert_eq!(futures::executor::block_on(p).unwrap(), "hi");
+    /// ```
+    pub fn new() -> Self {
+        Self::from_shared(Shared::new(Metadata::new("pending".into(), None)))
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared<T>>) -> Self {
+        let any = shared.view();
+        Pending {
+            shared,
+            any,
+            waiter: None,
+            polled: false,
+            protected: false,
+        }
+    }
+
+    /// The type-erased view of this pending (cheap to clone).
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert_eq!(p.any().id(), p.id());
+    /// ```
+    pub fn any(&self) -> AnyPending {
+        self.any.clone()
+    }
+
+    /// Finish with `value`. First completion wins; returns whether this one did.
+    ///
+    /// ```
+    /// let mut p = caller::Pending::new();
+    /// assert!(p.set_result(1));
+    /// assert!(!p.set_result(2));
+    /// assert_eq!(p.wait_sync(None).unwrap(), 1);
+    /// ```
+    pub fn set_result(&self, value: T) -> bool {
+        self.shared.finish(Ok(value))
+    }
+
+    /// A cloneable handle that can finish this pending from any thread.
+    ///
+    /// ```
+    /// let mut p = caller::Pending::new();
+    /// let r = p.resolver();
+    /// std::thread::spawn(move || r.set_result(7));
+    /// assert_eq!(p.wait_sync(None).unwrap(), 7);
+    /// ```
+    pub fn resolver(&self) -> Resolver<T> {
+        Resolver {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Protect this handle: a timed-out or abandoned wait no longer cancels the pending.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut p = caller::Pending::<()>::new().protect();
+    /// assert!(p.wait_sync(Some(Duration::from_millis(1))).unwrap_err().is_timeout());
+    /// assert!(!p.cancelled());
+    /// ```
+    pub fn protect(mut self) -> Self {
+        self.protected = true;
+        self
+    }
+
+    /// Set or clear protection (see [`protect`](Self::protect)).
+    pub fn set_protected(&mut self, protected: bool) {
+        self.protected = protected;
+    }
+
+    /// Whether this handle is protected.
+    pub fn is_protected(&self) -> bool {
+        self.protected
+    }
+
+    /// Take the outcome if the pending is done, without waiting.
+    ///
+    /// ```
+    /// let mut p = caller::Pending::new();
+    /// assert!(p.try_take().is_none());
+    /// p.set_result(3);
+    /// assert_eq!(p.try_take().unwrap().unwrap(), 3);
+    /// assert!(matches!(p.try_take(), Some(Err(caller::Error::Taken))));
+    /// ```
+    pub fn try_take(&mut self) -> Option<Result<T, Error>> {
+        self.shared.take()
+    }
+
+    /// A copy of the outcome if done, leaving the value in place (for `T: Clone`).
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// p.set_result(String::from("shared"));
+    /// assert_eq!(p.peek().unwrap().unwrap(), "shared");
+    /// assert_eq!(p.peek().unwrap().unwrap(), "shared");
+    /// ```
+    pub fn peek(&self) -> Option<Result<T, Error>>
+    where
+        T: Clone,
+    {
+        self.shared.peek()
+    }
+
+    /// Wait for the outcome, with an optional timeout, from any executor.
+    ///
+    /// On timeout the pending is cancelled unless this handle is protected, and the future
+    /// yields `Err(Error::TimedOut)`. Dropping the future before it finishes cancels the
+    /// pending too, unless protected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let mut p = caller::Pending::<()>::new();
+    /// let res = futures::executor::block_on(p.wait(Some(Duration::from_millis(1))));
+    /// assert!(res.unwrap_err().is_timeout());
+    /// assert!(p.cancelled());
+    /// ```
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Wait<'_, T> {
+        Wait::new(self, timeout)
+    }
+
+    /// Block this thread until the outcome is there (or `timeout` passes).
+    ///
+    /// On timeout the pending is cancelled unless protected, and `Err(Error::TimedOut)` is
+    /// returned. Called on the thread of the caller that must run the pending (so that
+    /// blocking would deadlock) it returns `Err(Error::WouldDeadlock)` at once. A short,
+    /// bounded spin precedes parking, so that quick cross-thread round trips avoid the cost
+    /// of waking a sleeping thread.
+    ///
+    /// ```
+    /// let mut p = caller::Pending::new();
+    /// p.set_result(1);
+    /// assert_eq!(p.wait_sync(None).unwrap(), 1);
+    /// ```
+    pub fn wait_sync(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
+        match wait::wait_done_sync(self.shared.header(), timeout) {
+            Ok(()) => self.shared.take().expect("done"),
+            Err(e) => {
+                if e.is_timeout() && !self.protected {
+                    self.any
+                        .cancel(format!("a synchronous wait timed out after {timeout:?}"));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Default for Pending<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::ops::Deref for Pending<T> {
+    type Target = AnyPending;
+
+    fn deref(&self) -> &AnyPending {
+        &self.any
+    }
+}
+
+impl<T: Send + 'static> Future for Pending<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.polled = true;
+        let mut waiter = this.waiter.take();
+        let done = this.any.register(&mut waiter, cx.waker());
+        this.waiter = waiter;
+        if done {
+            this.waiter = None;
+            Poll::Ready(this.shared.take().expect("done"))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        self.any.unregister(&mut self.waiter);
+        if self.polled && !self.protected && !self.any.done() {
+            self.any
+                .cancel("the wait on this pending was dropped before it finished");
+        }
+    }
+}
+
+impl<T> fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Pending");
+        self.any.fmt_state(&mut d);
+        d.field("protected", &self.protected);
+        d.finish()
+    }
+}
+
+/// A cloneable handle that finishes a [`Pending`] made by hand; see
+/// [`Pending::resolver`].
+pub struct Resolver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Resolver<T> {
+    fn clone(&self) -> Self {
+        Resolver {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Resolver<T> {
+    /// Finish with `value`; returns whether this completion won.
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// assert!(p.resolver().set_result(1));
+    /// ```
+    pub fn set_result(&self, value: T) -> bool {
+        self.shared.finish(Ok(value))
+    }
+
+    /// Finish with `err`; returns whether this completion won.
+    ///
+    /// ```
+    /// let p = caller::Pending::<()>::new();
+    /// assert!(p.resolver().set_error(caller::Error::failed("no")));
+    /// ```
+    pub fn set_error(&self, err: Error) -> bool {
+        self.shared.finish(Err(err))
+    }
+
+    /// The view of the pending this resolver finishes (to check `cancelled()`, or set a
+    /// canceller).
+    pub fn any(&self) -> AnyPending {
+        self.shared.view()
+    }
+}
+
+impl<T> fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("pending", &self.shared.header.meta.id)
+            .finish()
+    }
+}

@@ -1,0 +1,193 @@
+//! Waiting: the timed wait futures and the synchronous wait with its bounded spin.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::{AnyPending, Header, Pending, DONE};
+use crate::error::Error;
+use crate::sync::{lock, Ordering};
+use crate::timer::Sleep;
+
+/// How many times a synchronous waiter checks the flag with a CPU spin hint before it
+/// starts yielding its time slice, and how many yields follow before it parks. The whole
+/// spin is bounded to a few microseconds; on a single core the yields hand the CPU to the
+/// thread that will finish the pending instead of burning it.
+const SPIN_HINTS: u32 = 64;
+const SPIN_YIELDS: u32 = 24;
+
+/// Block until `h` is done, or `timeout` passes (`Err(TimedOut)`), or blocking would
+/// deadlock (`Err(WouldDeadlock)`).
+pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<(), Error> {
+    if h.is_done() {
+        return Ok(());
+    }
+    if let Some((id, name)) = h.meta.caller() {
+        if crate::context::loop_running_here(id) {
+            return Err(Error::WouldDeadlock {
+                caller: name.to_owned(),
+            });
+        }
+    }
+    let start = Instant::now();
+    let deadline = timeout.map(|t| start + t);
+    if timeout != Some(Duration::ZERO) {
+        for i in 0..SPIN_HINTS + SPIN_YIELDS {
+            if h.flags.load(Ordering::Acquire) & DONE != 0 {
+                return Ok(());
+            }
+            if i < SPIN_HINTS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+    let mut st = lock(&h.state);
+    st.sync_waiters += 1;
+    let res = loop {
+        if h.is_done() {
+            break Ok(());
+        }
+        match deadline {
+            None => st = h.cond.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break Err(Error::TimedOut {
+                        after: timeout.unwrap_or_default(),
+                    });
+                }
+                st = h
+                    .cond
+                    .wait_timeout(st, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    };
+    st.sync_waiters -= 1;
+    res
+}
+
+/// The future of [`Pending::wait`]: the outcome, or `Err(TimedOut)` after the timeout.
+///
+/// Dropped before it finishes, or timed out, it cancels the pending unless the handle is
+/// protected.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<'a, T: Send + 'static> {
+    pending: &'a mut Pending<T>,
+    timeout: Option<Duration>,
+    sleep: Option<Sleep>,
+    finished: bool,
+}
+
+impl<'a, T: Send + 'static> Wait<'a, T> {
+    pub(super) fn new(pending: &'a mut Pending<T>, timeout: Option<Duration>) -> Self {
+        Wait {
+            pending,
+            timeout,
+            sleep: timeout.map(Sleep::new),
+            finished: false,
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Wait<'_, T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Poll::Ready(out) = Pin::new(&mut *this.pending).poll(cx) {
+            this.finished = true;
+            return Poll::Ready(out);
+        }
+        if let Some(sleep) = &mut this.sleep {
+            if Pin::new(sleep).poll(cx).is_ready() {
+                this.finished = true;
+                let after = this.timeout.unwrap_or_default();
+                if !this.pending.protected {
+                    this.pending
+                        .cancel(format!("a wait timed out after {after:?}"));
+                }
+                return Poll::Ready(Err(Error::TimedOut { after }));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: Send + 'static> Drop for Wait<'_, T> {
+    fn drop(&mut self) {
+        if !self.finished && !self.pending.protected && !self.pending.done() {
+            self.pending
+                .cancel("the wait on this pending was dropped before it finished");
+        }
+    }
+}
+
+/// The future of [`AnyPending::wait_done`]: `Ok(())` once done, or `Err(TimedOut)`.
+/// It never cancels the pending.
+#[must_use = "futures do nothing unless awaited"]
+pub struct WaitDone {
+    view: AnyPending,
+    key: Option<usize>,
+    timeout: Option<Duration>,
+    sleep: Option<Sleep>,
+}
+
+impl WaitDone {
+    pub(super) fn new(view: AnyPending, timeout: Option<Duration>) -> Self {
+        WaitDone {
+            view,
+            key: None,
+            timeout,
+            sleep: timeout.map(Sleep::new),
+        }
+    }
+}
+
+impl Future for WaitDone {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.view.register(&mut this.key, cx.waker()) {
+            this.key = None;
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(sleep) = &mut this.sleep {
+            if Pin::new(sleep).poll(cx).is_ready() {
+                this.view.unregister(&mut this.key);
+                return Poll::Ready(Err(Error::TimedOut {
+                    after: this.timeout.unwrap_or_default(),
+                }));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WaitDone {
+    fn drop(&mut self) {
+        self.view.unregister(&mut self.key);
+    }
+}
+
+impl std::fmt::Debug for WaitDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitDone")
+            .field("pending", &self.view)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Wait<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wait")
+            .field("pending", &self.pending)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,174 @@
+//! An executor-independent timer.
+//!
+//! Waits with a timeout must work from any executor (tokio, `futures::executor`, another
+//! caller) without a tokio context, so the crate keeps one lazily started timer thread. It
+//! holds deadlines in an ordered map and sleeps on a condvar until the earliest one. Each
+//! [`Sleep`] removes its entry when dropped, so abandoned timeouts cost nothing.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+struct Timers {
+    entries: Mutex<Entries>,
+    cond: Condvar,
+}
+
+#[derive(Default)]
+struct Entries {
+    next_id: u64,
+    map: BTreeMap<(Instant, u64), Waker>,
+}
+
+fn timers() -> &'static Timers {
+    static TIMERS: OnceLock<&'static Timers> = OnceLock::new();
+    TIMERS.get_or_init(|| {
+        let t: &'static Timers = Box::leak(Box::new(Timers {
+            entries: Mutex::new(Entries::default()),
+            cond: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("caller-timer".into())
+            .spawn(move || run(t))
+            .expect("caller: cannot start the timer thread");
+        t
+    })
+}
+
+fn run(t: &'static Timers) {
+    let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(entry) = entries.map.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        if !due.is_empty() {
+            drop(entries);
+            due.into_iter().for_each(Waker::wake);
+            entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        entries = match entries.map.keys().next() {
+            Some(&(deadline, _)) => {
+                let wait = deadline.saturating_duration_since(now);
+                t.cond
+                    .wait_timeout(entries, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => t.cond.wait(entries).unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+/// A future that completes at `deadline`; works on any executor.
+pub(crate) struct Sleep {
+    deadline: Instant,
+    key: Option<(Instant, u64)>,
+}
+
+impl Sleep {
+    pub(crate) fn until(deadline: Instant) -> Self {
+        Sleep {
+            deadline,
+            key: None,
+        }
+    }
+
+    pub(crate) fn new(after: Duration) -> Self {
+        Self::until(Instant::now() + after)
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            if let Some(key) = self.key.take() {
+                remove(key);
+            }
+            return Poll::Ready(());
+        }
+        let t = timers();
+        let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match self.key {
+            Some(key) => match entries.map.get_mut(&key) {
+                Some(w) => w.clone_from(cx.waker()),
+                // Fired between our deadline check and now: ready on the next poll.
+                None => {
+                    entries.map.insert(key, cx.waker().clone());
+                }
+            },
+            None => {
+                entries.next_id += 1;
+                let key = (self.deadline, entries.next_id);
+                let first = entries.map.keys().next().is_none_or(|k| key < *k);
+                entries.map.insert(key, cx.waker().clone());
+                self.key = Some(key);
+                if first {
+                    t.cond.notify_one();
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+fn remove(key: (Instant, u64)) {
+    let t = timers();
+    t.entries
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map
+        .remove(&key);
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            remove(key);
+        }
+    }
+}
+
+/// Run `fut` with a time limit, on any executor.
+///
+/// Returns `Err(Error::TimedOut)` when `after` passes first; `fut` is then dropped, which
+/// for a [`Pending`](crate::Pending) that was being awaited means it is cancelled unless
+/// it is protected.
+///
+/// ```
+/// use std::time::Duration;
+/// let slow = std::future::pending::<()>();
+/// let res = futures::executor::block_on(caller::timeout(Duration::from_millis(5), slow));
+/// assert!(res.unwrap_err().is_timeout());
+/// ```
+pub async fn timeout<F: std::future::IntoFuture>(
+    after: Duration,
+    fut: F,
+) -> Result<F::Output, crate::Error> {
+    let fut = std::pin::pin!(fut.into_future());
+    let sleep = std::pin::pin!(Sleep::new(after));
+    match futures::future::select(fut, sleep).await {
+        futures::future::Either::Left((out, _)) => Ok(out),
+        futures::future::Either::Right(((), _)) => Err(crate::Error::TimedOut { after }),
+    }
+}
+
+/// Sleep for `after`, on any executor.
+///
+/// ```
+/// use std::time::Duration;
+/// futures::executor::block_on(caller::sleep(Duration::from_millis(1)));
+/// ```
+pub async fn sleep(after: Duration) {
+    Sleep::new(after).await
+}

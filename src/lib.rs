@@ -1,0 +1,9 @@
+//! Test harness crate: owns `examples/` and `tests/`, and compiles every Rust block of
+//! the README and the book as a doctest, so the guide cannot drift from the code.
+#![doc = include_str!("../README.md")]
+
+/// The book's chapters, each compiled and run as doctests.
+pub mod book {
+    #[doc = include_str!("../book/src/introduction.md")]
+    pub mod introduction {}
+}

@@ -1,0 +1,193 @@
+//! Cancellation: where a running future is dropped, calls that never start, message
+//! accumulation, and sync calls that cannot be interrupted.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::ThreadId;
+
+use caller::{Caller, Error};
+use support::{recv, LIMIT};
+
+/// Records the thread it is dropped on.
+struct DropProbe {
+    dropped_on: Arc<Mutex<Option<ThreadId>>>,
+    // An `Rc` makes the future holding this !Send, as thread-confined resources are.
+    _not_send: std::rc::Rc<()>,
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        *self.dropped_on.lock().unwrap() = Some(std::thread::current().id());
+    }
+}
+
+#[test]
+fn cancel_from_another_thread_drops_the_not_send_future_on_its_own_thread() {
+    let c = Caller::new_thread("cancel-drop").unwrap();
+    let dropped_on = Arc::new(Mutex::new(None));
+    let (started_tx, started_rx) = mpsc::channel();
+    let d = dropped_on.clone();
+    let p = c.call_soon_async(move || async move {
+        let _probe = DropProbe {
+            dropped_on: d,
+            _not_send: std::rc::Rc::new(()),
+        };
+        started_tx.send(std::thread::current().id()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    let caller_thread = recv(&started_rx, "the async call starting");
+    let canceller = std::thread::spawn(move || p.cancel("from elsewhere"));
+    assert!(canceller.join().unwrap());
+    let mut p2 = c.call_soon(|| ());
+    p2.wait_sync(Some(LIMIT)).unwrap();
+    support::eventually("the future being dropped", || {
+        dropped_on.lock().unwrap().is_some()
+    });
+    assert_eq!(*dropped_on.lock().unwrap(), Some(caller_thread));
+    assert_ne!(caller_thread, std::thread::current().id());
+    c.stop(true);
+}
+
+#[test]
+fn a_call_cancelled_before_it_starts_never_runs() {
+    let c = Caller::new_thread("cancel-before-start").unwrap();
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    // Block the caller so the next calls stay queued.
+    let blocker = c.call_soon(move || gate_rx.recv_timeout(LIMIT).is_ok());
+    let ran = Arc::new(AtomicBool::new(false));
+    let r1 = ran.clone();
+    let sync_call = c.call_soon(move || r1.store(true, Ordering::SeqCst));
+    let r2 = ran.clone();
+    let async_call = c.call_soon_async(move || async move { r2.store(true, Ordering::SeqCst) });
+    assert!(sync_call.cancel("not needed"));
+    assert!(async_call.cancel("not needed"));
+    // Done at once, without waiting for the caller.
+    assert!(sync_call.done() && async_call.done());
+    gate_tx.send(()).unwrap();
+    let mut blocker = blocker;
+    assert!(blocker.wait_sync(Some(LIMIT)).unwrap());
+    // A later call on the same caller has finished, so the cancelled ones were skipped.
+    c.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled call ran");
+    c.stop(true);
+}
+
+#[test]
+fn messages_accumulate_and_first_completion_wins() {
+    let c = Caller::new_thread("cancel-messages").unwrap();
+    // A running sync call stays cancel-requested (not done) until it returns, so every
+    // message lands.
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let mut p = c.call_soon(move || {
+        started_tx.send(()).unwrap();
+        go_rx.recv_timeout(LIMIT).unwrap();
+    });
+    recv(&started_rx, "the sync call starting");
+    assert!(p.cancel("one"));
+    assert!(p.cancel(""));
+    assert!(p.cancel("two"));
+    go_tx.send(()).unwrap();
+    let err = p.wait_sync(Some(LIMIT)).unwrap_err();
+    assert_eq!(err.cancel_message(), Some("one\ntwo"));
+    // Later cancels on a done-cancelled pending are no-ops that still say "cancelled".
+    assert!(p.cancel("three"));
+    assert_eq!(p.error().unwrap().cancel_message(), Some("one\ntwo"));
+
+    let mut v = c.call_soon(|| 5);
+    assert_eq!(v.wait_sync(Some(LIMIT)).unwrap(), 5);
+    assert!(!v.cancel("too late"), "cancel on a value returns false");
+    assert!(!v.cancelled());
+    c.stop(true);
+}
+
+#[test]
+fn a_running_sync_call_is_cancelled_before_it_is_done_and_its_value_discarded() {
+    let c = Caller::new_thread("cancel-sync").unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let s = saw_cancel.clone();
+    let mut p = c.call_soon(move || {
+        started_tx.send(()).unwrap();
+        go_rx
+            .recv_timeout(LIMIT)
+            .expect("the test to let the call finish");
+        let me = Caller::current_pending().expect("inside a call");
+        s.store(me.cancelled(), Ordering::SeqCst);
+        99
+    });
+    recv(&started_rx, "the sync call starting");
+    assert!(p.cancel("give up"));
+    assert!(p.cancelled(), "cancelled() is true at once");
+    assert!(
+        !p.done(),
+        "a running sync call is not done until it returns"
+    );
+    go_tx.send(()).unwrap();
+    let err = p.wait_sync(Some(LIMIT)).unwrap_err();
+    assert_eq!(err.cancel_message(), Some("give up"));
+    assert!(
+        saw_cancel.load(Ordering::SeqCst),
+        "the call could see its own cancel"
+    );
+    c.stop(true);
+}
+
+#[test]
+fn done_callbacks_run_in_order_even_when_one_panics() {
+    let c = Caller::new_thread("callbacks").unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let mut p = c.call_soon(move || go_rx.recv_timeout(LIMIT).is_ok());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (thread_tx, thread_rx) = mpsc::channel();
+    for i in 0..4 {
+        let order = order.clone();
+        let thread_tx = thread_tx.clone();
+        p.add_done_callback(move |_| {
+            thread_tx.send(std::thread::current().id()).unwrap();
+            order.lock().unwrap().push(i);
+            if i == 1 {
+                panic!("callback panics on purpose");
+            }
+        });
+    }
+    let removed = p.add_done_callback(|_| panic!("removed callback ran"));
+    assert!(p.remove_done_callback(removed));
+    go_tx.send(()).unwrap();
+    assert!(p.wait_sync(Some(LIMIT)).unwrap());
+    // Waiters are woken before callbacks run, so wait for the last callback.
+    support::eventually("all four callbacks running", || {
+        order.lock().unwrap().len() == 4
+    });
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    assert_eq!(
+        recv(&thread_rx, "a callback"),
+        c.thread().id(),
+        "callbacks run where the pending completes"
+    );
+    // Added after done: runs at once, here.
+    let here = Arc::new(AtomicUsize::new(0));
+    let h = here.clone();
+    p.add_done_callback(move |_| {
+        h.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(here.load(Ordering::SeqCst), 1);
+    c.stop(true);
+}
+
+#[test]
+fn cancelling_a_hand_made_pending_with_a_canceller_leaves_finishing_to_the_producer() {
+    let p = caller::Pending::<u8>::new();
+    let r = p.resolver();
+    let r2 = r.clone();
+    p.set_canceller(move |msg| {
+        assert_eq!(msg, "stop");
+        r2.set_error(Error::cancelled("producer gave up"));
+    });
+    assert!(p.cancel("stop"));
+    assert!(p.done());
+    assert!(!r.set_result(1), "first completion wins");
+}

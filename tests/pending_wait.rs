@@ -1,0 +1,216 @@
+//! Waiting: timeouts, protection, abandoned waits, detaching, waiters on many threads,
+//! and synchronous waits on a caller's own thread.
+
+mod support;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use caller::{Caller, Error, Pending};
+use support::{recv, LIMIT};
+
+const SHORT: Duration = Duration::from_millis(20);
+
+fn forever(c: &Caller) -> Pending<()> {
+    c.call_soon_async(std::future::pending::<()>)
+}
+
+#[test]
+fn a_timed_out_sync_wait_cancels_unless_protected() {
+    let c = Caller::new_thread("wait-timeout").unwrap();
+    let mut p = forever(&c);
+    assert!(p.wait_sync(Some(SHORT)).unwrap_err().is_timeout());
+    support::done(&p, "the timed-out pending");
+    assert!(p
+        .error()
+        .unwrap()
+        .cancel_message()
+        .unwrap()
+        .contains("timed out"));
+
+    let mut q = forever(&c).protect();
+    assert!(q.wait_sync(Some(SHORT)).unwrap_err().is_timeout());
+    assert!(
+        !q.cancelled(),
+        "a protected pending survives a timed-out wait"
+    );
+    q.cancel("cleanup");
+    c.stop(true);
+}
+
+#[test]
+fn a_timed_out_await_cancels_unless_protected() {
+    let c = Caller::new_thread("await-timeout").unwrap();
+    let mut p = forever(&c);
+    let res = futures::executor::block_on(p.wait(Some(SHORT)));
+    assert!(res.unwrap_err().is_timeout());
+    support::done(&p, "the timed-out pending");
+
+    let mut q = forever(&c).protect();
+    let res = futures::executor::block_on(q.wait(Some(SHORT)));
+    assert!(res.unwrap_err().is_timeout());
+    assert!(!q.cancelled());
+
+    // tokio's timeout drops the pending it was awaiting: that abandons the wait.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = forever(&c);
+    let view = r.any();
+    assert!(rt
+        .block_on(async { tokio::time::timeout(SHORT, r).await })
+        .is_err());
+    support::done(
+        &view,
+        "the pending whose await was dropped by tokio::time::timeout",
+    );
+    assert!(view.cancelled());
+    q.cancel("cleanup");
+    c.stop(true);
+}
+
+#[test]
+fn dropping_an_unfinished_wait_cancels_but_dropping_the_handle_detaches() {
+    let c = Caller::new_thread("wait-drop").unwrap();
+    // An abandoned select!: the pending was polled, then dropped.
+    let p = forever(&c);
+    let view = p.any();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::select! {
+            _ = p => panic!("never finishes"),
+            _ = tokio::task::yield_now() => {}
+        }
+    });
+    support::done(&view, "the pending whose wait select! dropped");
+    assert!(view.cancelled());
+
+    // Never waited on: dropping the handle only detaches; the call runs to the end.
+    let (tx, rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    drop(c.call_soon(move || {
+        go_rx.recv_timeout(LIMIT).unwrap();
+        tx.send("ran to the end").unwrap();
+    }));
+    go_tx.send(()).unwrap();
+    assert_eq!(recv(&rx, "the detached call finishing"), "ran to the end");
+
+    // A dropped `wait` future cancels too.
+    let mut w = forever(&c);
+    {
+        let fut = w.wait(None);
+        drop(fut);
+    }
+    support::done(&w, "the pending whose wait future was dropped");
+    c.stop(true);
+}
+
+#[test]
+fn wait_sync_on_the_callers_own_thread_never_hangs() {
+    let c = Caller::new_thread("own-thread").unwrap();
+    let c2 = c.clone();
+    let res = c
+        .call_soon(move || {
+            let mut inner = c2.call_soon(|| 1);
+            let first = inner.wait_sync(None);
+            (first, inner)
+        })
+        .wait_sync(Some(LIMIT))
+        .unwrap();
+    let (first, mut inner) = res;
+    assert!(
+        matches!(first, Err(Error::WouldDeadlock { .. })),
+        "{first:?}"
+    );
+    // The inner call itself still completes once the loop is free.
+    assert_eq!(inner.wait_sync(Some(LIMIT)).unwrap(), 1);
+    c.stop(true);
+}
+
+struct CountingWaker(AtomicUsize);
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn thirty_two_waiters_on_eight_threads_are_all_woken_exactly_once() {
+    let c = Caller::new_thread("many-waiters").unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let p = c.call_soon(move || {
+        go_rx.recv_timeout(LIMIT).unwrap();
+        42
+    });
+    let view = p.any();
+    let (registered_tx, registered_rx) = mpsc::channel();
+    let mut threads = Vec::new();
+    for t in 0..8 {
+        let view = view.clone();
+        let registered_tx = registered_tx.clone();
+        threads.push(std::thread::spawn(move || {
+            // 3 async waiters polled once with counting wakers, 1 sync waiter.
+            let wakers: Vec<_> = (0..3)
+                .map(|_| Arc::new(CountingWaker(AtomicUsize::new(0))))
+                .collect();
+            let mut futs: Vec<_> = (0..3).map(|_| Box::pin(view.wait_done(None))).collect();
+            for (f, w) in futs.iter_mut().zip(&wakers) {
+                let waker = Waker::from(w.clone());
+                assert!(
+                    f.as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending(),
+                    "thread {t}"
+                );
+            }
+            registered_tx.send(()).unwrap();
+            view.wait_done_sync(Some(LIMIT))
+                .expect("the sync waiter woke");
+            let mut woken = 0;
+            for (f, w) in futs.iter_mut().zip(&wakers) {
+                support::eventually("an async waiter being woken", || {
+                    w.0.load(Ordering::SeqCst) >= 1
+                });
+                let waker = Waker::from(w.clone());
+                assert!(matches!(
+                    f.as_mut().poll(&mut Context::from_waker(&waker)),
+                    Poll::Ready(Ok(()))
+                ));
+                woken += w.0.load(Ordering::SeqCst);
+            }
+            woken + 1
+        }));
+    }
+    for _ in 0..8 {
+        recv(&registered_rx, "a waiter thread registering");
+    }
+    go_tx.send(()).unwrap();
+    let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(total, 32, "every waiter woken exactly once");
+    let mut p = p;
+    assert_eq!(p.wait_sync(Some(LIMIT)).unwrap(), 42);
+    c.stop(true);
+}
+
+#[test]
+fn metadata_is_shown_by_debug() {
+    let c = Caller::new_thread("meta").unwrap();
+    let mut p = c.schedule_call(
+        || (),
+        caller::CallOptions::new().name("load").meta("user", "7"),
+    );
+    p.wait_sync(Some(LIMIT)).unwrap();
+    let dbg = format!("{p:?}");
+    for needle in ["load", "meta", "user", "done: value"] {
+        assert!(dbg.contains(needle), "{needle} missing from {dbg}");
+    }
+    assert_eq!(p.metadata().caller().unwrap().1, "meta");
+    c.stop(true);
+}
