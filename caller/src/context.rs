@@ -63,8 +63,11 @@ pub(crate) trait Tracker: Send + Sync + 'static {
         false
     }
     /// `shielded` is true when a shielded group sits between this tracker and the pending.
-    fn add(&self, pending: &AnyPending, shielded: bool);
+    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool);
     fn id(&self) -> u64;
+    fn as_group(self: Arc<Self>) -> Option<Arc<crate::tracker::GroupInner>> {
+        None
+    }
 }
 
 /// A snapshot of the active trackers; cheap to clone.
@@ -128,7 +131,6 @@ impl Context {
         }
     }
 
-    #[allow(dead_code)] // used by the trackers
     pub(crate) fn with_tracker(&self, t: Arc<dyn Tracker>) -> Context {
         let mut v: Vec<Arc<dyn Tracker>> = self.trackers.as_deref().unwrap_or(&[]).to_vec();
         v.push(t);
@@ -137,7 +139,6 @@ impl Context {
         }
     }
 
-    #[allow(dead_code)] // used by the trackers
     pub(crate) fn without_tracker(&self, id: u64) -> Context {
         let v: Vec<Arc<dyn Tracker>> = self
             .trackers
@@ -162,7 +163,7 @@ impl Context {
         for (i, t) in trackers.iter().enumerate() {
             if kinds.contains(t.kind()) {
                 let shielded = trackers[i + 1..].iter().any(|inner| inner.shielded());
-                t.add(pending, shielded);
+                t.clone().add(pending, shielded);
             }
         }
     }
@@ -212,13 +213,8 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let ctx = std::mem::take(&mut this.ctx);
-        let prev = FRAME.with(|f| std::mem::replace(&mut f.borrow_mut().ctx, ctx));
-        let _restore = RestoreCtx {
-            slot: &mut this.ctx,
-            prev: Some(prev),
-        };
-        this.fut.as_mut().poll(cx)
+        let fut = this.fut.as_mut();
+        in_context(&mut this.ctx, || fut.poll(cx))
     }
 }
 
@@ -283,6 +279,27 @@ pub(crate) fn run_in_frame<R>(ctx: &mut Context, pending: &AnyPending, f: impl F
         prev: Some((prev_ctx, prev_pending)),
     };
     f()
+}
+
+/// Install `ctx` as this thread's context while `f` runs; afterwards the (possibly
+/// changed) context is written back into `ctx`.
+pub(crate) fn in_context<R>(ctx: &mut Context, f: impl FnOnce() -> R) -> R {
+    let new = std::mem::take(ctx);
+    let prev = FRAME.with(|fr| std::mem::replace(&mut fr.borrow_mut().ctx, new));
+    let _restore = RestoreCtx {
+        slot: ctx,
+        prev: Some(prev),
+    };
+    f()
+}
+
+/// Change this thread's current context in place.
+pub(crate) fn modify_current(f: impl FnOnce(&Context) -> Context) {
+    FRAME.with(|fr| {
+        let mut fr = fr.borrow_mut();
+        let new = f(&fr.ctx);
+        fr.ctx = new;
+    });
 }
 
 /// The pending whose function is running on this thread, if any.

@@ -16,8 +16,7 @@
 //! logged, as an exception is in the seed.
 //!
 //! ```
-//! use std::rc::Rc;
-//! # fn main() -> Result<(), caller::Error> {
+//! //! # fn main() -> Result<(), caller::Error> {
 //! let worker = caller::Caller::builder().name("doc-job").spawn()?;
 //! // The future holds an `Rc`: it is not `Send`, and it does not have to be.
 //! let mut p = worker.call_soon(caller::job::future(|| async {
@@ -33,7 +32,6 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -213,11 +211,31 @@ impl<T: Send + 'static> JobBuilder<T> {
     }
 }
 
-/// What the loop of a caller needs to run calls.
-pub(crate) struct LoopCx {
-    /// Async calls handed to the `LocalSet` whose first poll has not happened yet; inline
-    /// work waits for them so that calls start in the order they were scheduled.
-    pub(crate) unstarted: Rc<Cell<usize>>,
+thread_local! {
+    /// Work handed to this thread's `LocalSet` (async calls, queue items) whose first poll
+    /// has not happened yet; inline work waits for it so that calls start in the order
+    /// they were scheduled.
+    static UNSTARTED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Count one more piece of spawned work that has not started.
+pub(crate) fn unstarted_add() {
+    UNSTARTED.with(|u| u.set(u.get() + 1));
+}
+
+/// One piece of spawned work started.
+pub(crate) fn unstarted_done() {
+    UNSTARTED.with(|u| u.set(u.get().saturating_sub(1)));
+}
+
+/// A new loop starts on this thread: nothing is pending from an earlier one.
+pub(crate) fn unstarted_reset() {
+    UNSTARTED.with(|u| u.set(0));
+}
+
+/// How much spawned work has not started yet.
+pub(crate) fn unstarted() -> usize {
+    UNSTARTED.with(Cell::get)
 }
 
 /// A call on its way to (or inside) a caller's loop.
@@ -225,7 +243,7 @@ pub(crate) trait Runnable: Send {
     /// Whether `run` executes user code inline (then queued async calls must start first).
     fn inline(&self) -> bool;
     /// Run (sync) or spawn (async, delayed) on the caller's thread.
-    fn run(self: Box<Self>, lcx: &LoopCx);
+    fn run(self: Box<Self>);
     /// The call was refused (caller stopped): never run, finish as cancelled.
     fn refuse(self: Box<Self>, reason: &str);
 }
@@ -295,7 +313,7 @@ where
         self.b.delay.is_none()
     }
 
-    fn run(self: Box<Self>, _lcx: &LoopCx) {
+    fn run(self: Box<Self>) {
         match self.b.delay {
             None => self.run_now(),
             Some(d) => {
@@ -330,14 +348,13 @@ where
         false
     }
 
-    fn run(self: Box<Self>, lcx: &LoopCx) {
+    fn run(self: Box<Self>) {
         let AsyncCall { b, f } = *self;
-        let unstarted = lcx.unstarted.clone();
         let counted = b.delay.is_none();
         if counted {
-            unstarted.set(unstarted.get() + 1);
+            unstarted_add();
         }
-        tokio::task::spawn_local(run_async(b, f, counted.then_some(unstarted)));
+        tokio::task::spawn_local(run_async(b, f, counted));
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
@@ -365,7 +382,7 @@ impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     }
 }
 
-async fn run_async<T, F, Fut>(b: JobBuilder<T>, f: F, unstarted: Option<Rc<Cell<usize>>>)
+async fn run_async<T, F, Fut>(b: JobBuilder<T>, f: F, counted: bool)
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + 'static,
@@ -378,8 +395,8 @@ where
         delay,
     } = b;
     let guard = FinishOnDrop(shared.clone());
-    if let Some(u) = &unstarted {
-        u.set(u.get() - 1);
+    if counted {
+        unstarted_done();
     }
     if let Some(d) = delay {
         tokio::time::sleep(d).await;

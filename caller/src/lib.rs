@@ -40,10 +40,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod caller;
+mod completion;
 mod context;
 mod error;
 pub mod job;
 mod pending;
+mod queue;
 mod sync;
 mod timer;
 mod tracker;
@@ -52,10 +54,14 @@ pub use crate::caller::{
     to_thread, to_thread_async, to_thread_with, Backend, CallOptions, Caller, CallerBuilder,
     CallerId, CallerState, PoolConfig,
 };
+pub use crate::completion::{as_completed, as_completed_stream, wait, AsCompleted, ReturnWhen};
 pub use crate::context::{Context, ContextGuard, Scoped, Trackers};
 pub use crate::error::{BoxError, Error};
 pub use crate::pending::{
     AnyPending, CallbackId, Metadata, Pending, PendingState, Resolver, Wait, WaitDone,
 };
+pub use crate::queue::{queue_caller, QueueResult};
 pub use crate::timer::{sleep, timeout};
-pub use crate::tracker::GroupError;
+pub use crate::tracker::{
+    dump, GroupBuilder, GroupError, GroupMode, ManagerGuard, PendingGroup, PendingManager,
+};

@@ -14,11 +14,13 @@
 
 mod pool;
 mod registry;
-mod scheduler;
+pub(crate) mod scheduler;
 
 pub use pool::PoolConfig;
 
+use std::any::TypeId;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, OnceLock, Weak};
@@ -28,6 +30,7 @@ use crate::context::{Context, Trackers};
 use crate::error::Error;
 use crate::job::{IntoJob, JobBuilder};
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
+use crate::queue::AnyQueue;
 use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
 
 use scheduler::{Inbox, Msg};
@@ -308,7 +311,8 @@ pub(crate) struct Inner {
     backend: Backend,
     protected: AtomicBool,
     state: AtomicU8,
-    inbox: Inbox,
+    pub(crate) inbox: Inbox,
+    pub(crate) queues: Mutex<HashMap<TypeId, Arc<dyn AnyQueue>>>,
     parent: Option<Weak<Inner>>,
     children: Mutex<Vec<Caller>>,
     thread: OnceLock<std::thread::Thread>,
@@ -386,6 +390,7 @@ impl Caller {
                 protected: AtomicBool::new(opts.protected),
                 state: AtomicU8::new(0),
                 inbox: Inbox::new(),
+                queues: Mutex::new(HashMap::new()),
                 parent: opts.parent.as_ref().map(|p| Arc::downgrade(&p.inner)),
                 children: Mutex::new(Vec::new()),
                 thread: OnceLock::new(),
@@ -566,6 +571,7 @@ impl Caller {
         for msg in self.inner.inbox.close() {
             msg.refuse(&reason);
         }
+        self.close_queues(&reason);
         CallerState::Stopping
     }
 

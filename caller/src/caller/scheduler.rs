@@ -7,17 +7,15 @@
 //! the `LocalSet`. Inline work first waits until every async call spawned before it has
 //! been polled once, so calls from one thread *start* in the order they were scheduled.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::{registry, Caller, CallerState};
 use crate::context::set_loop;
 use crate::error::{panic_message, Error};
-use crate::job::{LoopCx, Runnable};
+use crate::job::{unstarted, Runnable};
 use crate::sync::{lock, Mutex, Ordering};
 
 pub(crate) enum Msg {
@@ -36,7 +34,7 @@ impl Msg {
     }
 }
 
-pub(super) struct Inbox {
+pub(crate) struct Inbox {
     q: Mutex<Queue>,
 }
 
@@ -58,7 +56,7 @@ impl Inbox {
     }
 
     /// Queue `msg`; hands it back if the inbox is closed.
-    pub(super) fn push(&self, msg: Msg) -> Result<(), Msg> {
+    pub(crate) fn push(&self, msg: Msg) -> Result<(), Msg> {
         let mut q = lock(&self.q);
         if q.closed {
             return Err(msg);
@@ -136,8 +134,9 @@ pub(super) fn run_thread(caller: Caller) {
     };
     let local = tokio::task::LocalSet::new();
     let prev = set_loop(Some(caller.id()));
+    crate::job::unstarted_reset();
     mark_started(&caller);
-    local.block_on(&rt, scheduler(caller.clone(), new_lcx()));
+    local.block_on(&rt, scheduler(caller.clone()));
     shutdown(&caller, local, &rt);
     drop(rt);
     set_loop(prev);
@@ -156,8 +155,9 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     };
     let local = tokio::task::LocalSet::new();
     let prev = set_loop(Some(caller.id()));
+    crate::job::unstarted_reset();
     mark_started(&caller);
-    let mut sched = local.spawn_local(scheduler(caller.clone(), new_lcx()));
+    let mut sched = local.spawn_local(scheduler(caller.clone()));
     let out = local.block_on(&rt, async {
         let fut = std::pin::pin!(fut);
         match futures::future::select(fut, &mut sched).await {
@@ -177,20 +177,14 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     out
 }
 
-fn new_lcx() -> LoopCx {
-    LoopCx {
-        unstarted: Rc::new(Cell::new(0)),
-    }
-}
-
 /// Wait until every async call spawned so far has been polled once.
-async fn wait_started(lcx: &LoopCx) {
-    while lcx.unstarted.get() > 0 {
+async fn wait_started() {
+    while unstarted() > 0 {
         tokio::task::yield_now().await;
     }
 }
 
-async fn scheduler(caller: Caller, lcx: LoopCx) {
+async fn scheduler(caller: Caller) {
     let inbox = &caller.inner.inbox;
     let mut batch = VecDeque::new();
     'outer: loop {
@@ -203,12 +197,12 @@ async fn scheduler(caller: Caller, lcx: LoopCx) {
             match msg {
                 Msg::Run(r) => {
                     if r.inline() {
-                        wait_started(&lcx).await;
+                        wait_started().await;
                     }
-                    r.run(&lcx);
+                    r.run();
                 }
                 Msg::Direct(f) => {
-                    wait_started(&lcx).await;
+                    wait_started().await;
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
                         tracing::error!(
                             caller = %caller.name(),

@@ -26,9 +26,14 @@
 //! Invariants:
 //! - The value slot is written before `DONE` is published (both under the state lock),
 //!   and is only read after `DONE` is observed.
+//! - `SETTLED`: the done callbacks have run. Waiters wait for `SETTLED`, not `DONE`, so
+//!   whoever waits on a pending sees the effects of its callbacks (a group has already
+//!   reacted to a member when an awaiting body resumes).
+//!
 //! - Waiters (wakers and sync waiters) and done callbacks are taken out under the lock in
-//!   the same critical section that sets `DONE`, then woken / run without the lock, so every
-//!   waiter is woken exactly once and no user code runs under a crate lock.
+//!   the same critical section that sets `DONE`; callbacks then run without the lock, and
+//!   `SETTLED` is published and the waiters woken after them, so every waiter is woken
+//!   exactly once and no user code runs under a crate lock.
 //! - A pending that is not `RUNNING` and has no canceller is finished by `cancel` itself.
 
 mod wait;
@@ -49,6 +54,7 @@ use crate::sync::{lock, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Orderin
 const RUNNING: u8 = 1;
 const CANCEL_REQUESTED: u8 = 2;
 const DONE: u8 = 4;
+const SETTLED: u8 = 8;
 
 /// Identifies a done callback so that it can be removed again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,15 +149,26 @@ struct Finished {
 
 impl Finished {
     fn run(self, view: impl FnOnce() -> AnyPending) {
+        if !self.callbacks.is_empty() {
+            let view = view();
+            for (_, cb) in self.callbacks {
+                run_callback(cb, &view);
+            }
+            let h = view.header();
+            let mut st = h.lock();
+            h.flags.fetch_or(SETTLED, Ordering::AcqRel);
+            if st.sync_waiters > 0 {
+                h.cond.notify_all();
+            }
+            // Waiters that registered while the callbacks ran.
+            let late = std::mem::take(&mut st.wakers);
+            drop(st);
+            for w in late.into_iter().flatten() {
+                w.wake();
+            }
+        }
         for w in self.wakers.into_iter().flatten() {
             w.wake();
-        }
-        if self.callbacks.is_empty() {
-            return;
-        }
-        let view = view();
-        for (_, cb) in self.callbacks {
-            run_callback(cb, &view);
         }
     }
 }
@@ -197,6 +214,11 @@ impl Header {
         self.flags() & DONE != 0
     }
 
+    /// Done, and its done callbacks have run: what waiters wait for.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.flags() & SETTLED != 0
+    }
+
     pub(crate) fn cancel_requested(&self) -> bool {
         self.flags() & CANCEL_REQUESTED != 0
     }
@@ -214,9 +236,13 @@ impl Header {
         st.outcome = outcome;
         st.runner = None;
         st.canceller = None;
-        self.flags.fetch_or(DONE, Ordering::AcqRel);
-        if st.sync_waiters > 0 {
-            self.cond.notify_all();
+        if st.callbacks.is_empty() {
+            self.flags.fetch_or(DONE | SETTLED, Ordering::AcqRel);
+            if st.sync_waiters > 0 {
+                self.cond.notify_all();
+            }
+        } else {
+            self.flags.fetch_or(DONE, Ordering::AcqRel);
         }
         st.free_wakers.clear();
         Some(Finished {
@@ -715,11 +741,11 @@ impl AnyPending {
     /// Register `waker` to be woken when done. Returns `true` if already done.
     pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) -> bool {
         let h = self.header();
-        if h.is_done() {
+        if h.is_settled() {
             return true;
         }
         let mut st = h.lock();
-        if h.is_done() {
+        if h.is_settled() {
             return true;
         }
         match key {
@@ -880,6 +906,11 @@ impl<T: Send + 'static> Pending<T> {
     /// ```
     pub fn set_result(&self, value: T) -> bool {
         self.shared.finish(Ok(value))
+    }
+
+    /// Finish as cancelled with the accumulated message (or `reason` if there is none).
+    pub(crate) fn shared_finish_cancelled(&self, reason: &str) {
+        self.shared.finish_cancelled(reason);
     }
 
     /// A cloneable handle that can finish this pending from any thread.

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::{AnyPending, Header, Pending, DONE};
+use super::{AnyPending, Header, Pending, SETTLED};
 use crate::error::Error;
 use crate::sync::{lock, Ordering};
 use crate::timer::Sleep;
@@ -20,7 +20,7 @@ const SPIN_YIELDS: u32 = 24;
 /// Block until `h` is done, or `timeout` passes (`Err(TimedOut)`), or blocking would
 /// deadlock (`Err(WouldDeadlock)`).
 pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<(), Error> {
-    if h.is_done() {
+    if h.is_settled() {
         return Ok(());
     }
     if let Some((id, name)) = h.meta.caller() {
@@ -34,7 +34,7 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     let deadline = timeout.map(|t| start + t);
     if timeout != Some(Duration::ZERO) {
         for i in 0..SPIN_HINTS + SPIN_YIELDS {
-            if h.flags.load(Ordering::Acquire) & DONE != 0 {
+            if h.flags.load(Ordering::Acquire) & SETTLED != 0 {
                 return Ok(());
             }
             if i < SPIN_HINTS {
@@ -47,7 +47,7 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     let mut st = lock(&h.state);
     st.sync_waiters += 1;
     let res = loop {
-        if h.is_done() {
+        if h.is_settled() {
             break Ok(());
         }
         match deadline {

@@ -1,0 +1,467 @@
+//! `queue_call`: a long-lived, per-function sequential queue on a caller.
+//!
+//! One queue exists per (caller, function *type*). Each `queue_call` sends its arguments
+//! through the caller's inbox (so it keeps its place among the caller's other calls); on
+//! the caller's thread a sync function runs inline, an async one is awaited by the
+//! queue's runner task, one call at a time, in call order. Errors and panics are logged
+//! and never stop the queue. The queue lives inside a pending (the seed's "the queue runs
+//! inside a pending") that joins managers only; it is done when the queue is closed, and
+//! cancelled when the caller stops.
+
+use std::any::{Any, TypeId};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+use std::task::{Poll, Waker};
+
+use crate::caller::scheduler::Msg;
+use crate::caller::{Caller, CallerState};
+use crate::context::{run_in_frame, Context, Trackers};
+use crate::error::{panic_message, Error};
+use crate::job::{unstarted_add, unstarted_done, Runnable};
+use crate::pending::{AnyPending, Metadata, Pending, Shared};
+use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+
+/// What a queued function may return: `()`, or `Result<(), E>` whose `Err` is logged.
+#[diagnostic::on_unimplemented(
+    message = "a queued function must return `()` or `Result<(), E>`, not `{Self}`",
+    note = "queued calls return nothing to their caller: log or send the value somewhere instead"
+)]
+pub trait QueueResult: 'static {
+    /// The error text, if the call failed.
+    #[doc(hidden)]
+    fn __error(self) -> Option<String>;
+}
+
+impl QueueResult for () {
+    fn __error(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: fmt::Display + 'static> QueueResult for Result<(), E> {
+    fn __error(self) -> Option<String> {
+        self.err().map(|e| e.to_string())
+    }
+}
+
+/// A queue as the caller's map sees it.
+pub(crate) trait AnyQueue: Send + Sync {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// Close: no more calls run. `reason` set means the caller stopped.
+    fn close(&self, reason: Option<&str>);
+    fn view(&self) -> AnyPending;
+}
+
+enum Kind<F> {
+    Sync(F),
+    Async(F),
+}
+
+struct Queue<A, F> {
+    kind: Kind<F>,
+    items: Mutex<VecDeque<A>>,
+    runner: Mutex<Option<Waker>>,
+    runner_spawned: AtomicBool,
+    closed: AtomicBool,
+    pending: Pending<()>,
+    ctx: Mutex<Context>,
+}
+
+impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn close(&self, reason: Option<&str>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(w) = lock(&self.runner).take() {
+            w.wake();
+        }
+        match reason {
+            Some(r) => self.pending.shared_finish_cancelled(r),
+            None => {
+                self.pending.set_result(());
+            }
+        }
+    }
+
+    fn view(&self) -> AnyPending {
+        self.pending.any()
+    }
+}
+
+impl<A, F> Queue<A, F> {
+    fn name(&self) -> &str {
+        self.pending.metadata().name()
+    }
+
+    fn log(&self, res: std::thread::Result<Option<String>>) {
+        match res {
+            Ok(None) => {}
+            Ok(Some(err)) => {
+                tracing::error!(queue = self.name(), error = %err, "a queued call failed; the queue goes on")
+            }
+            Err(payload) => tracing::error!(
+                queue = self.name(),
+                panic = %panic_message(&*payload),
+                "a queued call panicked; the queue goes on"
+            ),
+        }
+    }
+}
+
+struct QueueItem<A, F> {
+    queue: Arc<Queue<A, F>>,
+    args: A,
+}
+
+/// Run a sync queued call inline.
+impl<A, F, R> QueueItem<A, F>
+where
+    A: Send + 'static,
+    F: Fn(A) -> R + Send + Sync + 'static,
+    R: QueueResult,
+{
+    fn run_sync(self) {
+        let QueueItem { queue, args } = self;
+        let Kind::Sync(func) = &queue.kind else {
+            unreachable!("sync item of an async queue")
+        };
+        let mut ctx = lock(&queue.ctx).clone();
+        let view = queue.pending.any();
+        let res = run_in_frame(&mut ctx, &view, || {
+            catch_unwind(AssertUnwindSafe(|| func(args).__error()))
+        });
+        queue.log(res);
+    }
+}
+
+struct SyncItem<A, F>(QueueItem<A, F>);
+struct AsyncItem<A, F>(QueueItem<A, F>);
+
+impl<A, F, R> Runnable for SyncItem<A, F>
+where
+    A: Send + 'static,
+    F: Fn(A) -> R + Send + Sync + 'static,
+    R: QueueResult,
+{
+    fn inline(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>) {
+        if self.0.queue.closed.load(Ordering::Acquire) {
+            tracing::debug!(
+                queue = self.0.queue.name(),
+                "call dropped: the queue is closed"
+            );
+            return;
+        }
+        self.0.run_sync();
+    }
+
+    fn refuse(self: Box<Self>, reason: &str) {
+        tracing::debug!(queue = self.0.queue.name(), reason, "queued call dropped");
+    }
+}
+
+impl<A, F, Fut, R> Runnable for AsyncItem<A, F>
+where
+    A: Send + 'static,
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: QueueResult,
+{
+    fn inline(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>) {
+        let QueueItem { queue, args } = self.0;
+        if queue.closed.load(Ordering::Acquire) {
+            tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
+            return;
+        }
+        lock(&queue.items).push_back(args);
+        unstarted_add();
+        if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
+            tokio::task::spawn_local(run_queue(queue.clone()));
+        } else if let Some(w) = lock(&queue.runner).take() {
+            w.wake();
+        }
+    }
+
+    fn refuse(self: Box<Self>, reason: &str) {
+        tracing::debug!(queue = self.0.queue.name(), reason, "queued call dropped");
+    }
+}
+
+/// The runner task of an async queue: one call at a time, in order, until closed.
+async fn run_queue<A, F, Fut, R>(queue: Arc<Queue<A, F>>)
+where
+    A: Send + 'static,
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: QueueResult,
+{
+    let Kind::Async(func) = &queue.kind else {
+        unreachable!("async runner of a sync queue")
+    };
+    let view = queue.pending.any();
+    let mut ctx = lock(&queue.ctx).clone();
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            if let Some(a) = lock(&queue.items).pop_front() {
+                return Poll::Ready(Some(a));
+            }
+            if queue.closed.load(Ordering::Acquire) {
+                return Poll::Ready(None);
+            }
+            *lock(&queue.runner) = Some(cx.waker().clone());
+            // A push may have landed between the pop and storing the waker.
+            if !lock(&queue.items).is_empty() || queue.closed.load(Ordering::Acquire) {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        })
+        .await;
+        let Some(args) = next else { break };
+        unstarted_done();
+        if queue.closed.load(Ordering::Acquire) {
+            continue;
+        }
+        let made = run_in_frame(&mut ctx, &view, || {
+            catch_unwind(AssertUnwindSafe(|| func(args)))
+        });
+        let res = match made {
+            Err(p) => Err(p),
+            Ok(fut) => {
+                let mut fut = std::pin::pin!(fut);
+                std::future::poll_fn(|cx| {
+                    run_in_frame(&mut ctx, &view, || {
+                        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                            Ok(Poll::Pending) => Poll::Pending,
+                            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r.__error())),
+                            Err(p) => Poll::Ready(Err(p)),
+                        }
+                    })
+                })
+                .await
+            }
+        };
+        queue.log(res);
+    }
+    // Closed: what is left never runs.
+    for _ in lock(&queue.items).drain(..) {
+        unstarted_done();
+    }
+}
+
+impl Caller {
+    fn queue_for<A, F>(&self, make: impl FnOnce() -> Kind<F>) -> Result<Arc<Queue<A, F>>, Error>
+    where
+        A: Send + 'static,
+        F: Send + Sync + 'static,
+    {
+        if self.state() >= CallerState::Stopping {
+            return Err(Error::CallerStopped {
+                caller: self.name().to_owned(),
+            });
+        }
+        let key = TypeId::of::<F>();
+        let mut map = lock(&self.inner.queues);
+        if let Some(q) = map.get(&key) {
+            return q
+                .clone()
+                .as_any()
+                .downcast::<Queue<A, F>>()
+                .map_err(|_| Error::invalid("a queue keyed by this function has other arguments"));
+        }
+        let shared = Shared::<()>::new(Metadata::new(
+            std::any::type_name::<F>().into(),
+            Some((self.id(), self.name().into())),
+        ));
+        let pending = Pending::from_shared(shared);
+        let ctx = Context::current();
+        ctx.register(&pending, Trackers::MANAGERS);
+        let q = Arc::new(Queue {
+            kind: make(),
+            items: Mutex::new(VecDeque::new()),
+            runner: Mutex::new(None),
+            runner_spawned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            pending,
+            ctx: Mutex::new(ctx),
+        });
+        map.insert(key, q.clone());
+        drop(map);
+        // Cancelling the queue's pending closes the queue.
+        let weak = Arc::downgrade(&q);
+        let caller = self.clone();
+        q.pending.set_canceller(move |_| {
+            if let Some(q) = weak.upgrade() {
+                lock(&caller.inner.queues).remove(&key);
+                q.pending.shared_finish_cancelled("");
+                q.close(None);
+            }
+        });
+        Ok(q)
+    }
+
+    /// Queue `func(args)` on this caller: one queue per (caller, function type); its calls
+    /// run one at a time, in call order, on this caller's thread. Returns at once. Errors
+    /// (`Err` results) and panics are logged with tracing and never stop the queue.
+    ///
+    /// The queue is keyed by the *type* of `func`: use a function item (or one closure
+    /// expression) per queue. It is created by the first call, runs in that call's
+    /// context, joins managers only (never groups), and ends on
+    /// [`queue_close`](Self::queue_close) or when the caller stops.
+    ///
+    /// `Err(CallerStopped)` if the caller no longer accepts calls.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-queue")?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// fn append((log, n): (Arc<Mutex<Vec<u32>>>, u32)) {
+    ///     log.lock().unwrap().push(n);
+    /// }
+    /// for n in 0..5 {
+    ///     c.queue_call(append, (log.clone(), n))?;
+    /// }
+    /// c.call_soon(|| ()).wait_sync(None)?; // everything queued before has run
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4]);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn queue_call<F, A, R>(&self, func: F, args: A) -> Result<(), Error>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: QueueResult,
+    {
+        let queue = self.queue_for(|| Kind::Sync(func))?;
+        self.push_item(Box::new(SyncItem(QueueItem { queue, args })))
+    }
+
+    /// [`queue_call`](Self::queue_call) for an async function: each call's future is
+    /// awaited to the end before the next one starts. The futures need not be `Send`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-queue-async")?;
+    /// async fn store(n: u32) {
+    ///     tokio::task::yield_now().await;
+    ///     let _ = n;
+    /// }
+    /// c.queue_call_async(store, 1)?;
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn queue_call_async<F, A, Fut, R>(&self, func: F, args: A) -> Result<(), Error>
+    where
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        A: Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: QueueResult,
+    {
+        let queue = self.queue_for(|| Kind::Async(func))?;
+        self.push_item(Box::new(AsyncItem(QueueItem { queue, args })))
+    }
+
+    fn push_item(&self, item: Box<dyn Runnable>) -> Result<(), Error> {
+        self.inner
+            .inbox
+            .push(Msg::Run(item))
+            .map_err(|_| Error::CallerStopped {
+                caller: self.name().to_owned(),
+            })
+    }
+
+    /// The pending inside which `func`'s queue runs, if the queue exists.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-queue-get")?;
+    /// fn work(_: ()) {}
+    /// assert!(c.queue_get(&work).is_none());
+    /// c.queue_call(work, ())?;
+    /// assert!(!c.queue_get(&work).unwrap().done());
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn queue_get<F: 'static>(&self, func: &F) -> Option<AnyPending> {
+        let _ = func;
+        lock(&self.inner.queues)
+            .get(&TypeId::of::<F>())
+            .map(|q| q.view())
+    }
+
+    /// Close `func`'s queue: calls not yet started never run, and its pending is done.
+    /// Returns whether a queue was open.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-queue-close")?;
+    /// fn work(_: ()) {}
+    /// c.queue_call(work, ())?;
+    /// let queue = c.queue_get(&work).unwrap();
+    /// assert!(c.queue_close(&work));
+    /// assert!(queue.done());
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn queue_close<F: 'static>(&self, func: &F) -> bool {
+        let _ = func;
+        let q = lock(&self.inner.queues).remove(&TypeId::of::<F>());
+        match q {
+            Some(q) => {
+                q.close(None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Close every queue because the caller stops.
+    pub(crate) fn close_queues(&self, reason: &str) {
+        let queues: Vec<_> = lock(&self.inner.queues).drain().map(|(_, q)| q).collect();
+        for q in queues {
+            q.close(Some(reason));
+        }
+    }
+}
+
+/// The caller that `#[caller::queued]` functions run on when no `caller = ..` is given:
+/// one process-wide, protected caller named `caller-queues`, started on first use (and
+/// started again if it was force-stopped).
+///
+/// ```
+/// # fn main() -> Result<(), caller::Error> {
+/// let q = caller::queue_caller()?;
+/// assert_eq!(q.name(), "caller-queues");
+/// # Ok(()) }
+/// ```
+pub fn queue_caller() -> Result<Caller, Error> {
+    static QUEUES: OnceLock<Mutex<Option<Caller>>> = OnceLock::new();
+    let mut slot = lock(QUEUES.get_or_init(Default::default));
+    if let Some(c) = slot.as_ref().filter(|c| c.state() <= CallerState::Running) {
+        return Ok(c.clone());
+    }
+    let c = Caller::builder()
+        .name("caller-queues")
+        .protected(true)
+        .spawn()?;
+    *slot = Some(c.clone());
+    Ok(c)
+}
+
+impl<A, F> fmt::Debug for Queue<A, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("pending", &self.pending)
+            .finish()
+    }
+}

@@ -1,0 +1,773 @@
+//! `PendingGroup`: a structured-concurrency scope.
+//!
+//! # Specification
+//!
+//! A group is entered once with [`PendingGroup::run`]. While its body runs, the group is
+//! in the body's [`Context`], so every pending created by the body — and by the calls it
+//! makes, on any thread — joins the group (if it opts into groups).
+//!
+//! ```text
+//!   Created ──run──▶ Body ──body ends──▶ Draining ──members done──▶ Exited
+//!                     │  ▲                  │
+//!                     │  └─ cancel/timeout: body dropped, members cancelled,
+//!                     │     the drain is bounded by cancellation_timeout
+//!                     └─ run future dropped: every member cancelled
+//! ```
+//!
+//! - **Failures** (a member panicked or returned `Err`): recorded; in every mode but
+//!   `Supervisor` the group cancels itself and every member. The exit is
+//!   `Err(Error::Group)` holding every failure.
+//! - **Cancelled members**: in modes 1 and 2 they cancel the group; in 0, 3 and
+//!   `Supervisor` they are ignored.
+//! - **Exit when the group ended cancelled** (its own `cancel`, its timeout, or in modes
+//!   1 and 2 a cancelled member): modes 1, 3 and `Supervisor` give
+//!   `Err(Error::Cancelled)`, modes 0 and 2 exit quietly. If the body was dropped before
+//!   it finished, a quiet exit is `Ok(None)`.
+//! - **Shield**: cancellation of an enclosing group reaches neither a shielded group's
+//!   body nor its members (they are still members of the enclosing group, which waits for
+//!   them and sees their failures).
+//! - Members added after the group exited are cancelled at once: nothing outlives the
+//!   scope.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::caller::Caller;
+use crate::context::{Context, Tracker, Trackers};
+use crate::error::Error;
+use crate::pending::{AnyPending, CallbackId};
+use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::timer::Sleep;
+use crate::tracker::GroupError;
+
+/// How a [`PendingGroup`] reacts to cancelled members and how it exits when it ended
+/// cancelled. The seed's modes 0–2, its mode 3 as the code behaves, and a supervisor.
+///
+/// | mode | a cancelled member cancels the group | exit when the group ended cancelled |
+/// |---|---|---|
+/// | `IgnoreCancelled` (0) | no | quietly (`Ok`) |
+/// | `CancelAndRaise` (1) | yes | `Err(Cancelled)` |
+/// | `CancelQuietly` (2) | yes | quietly (`Ok`) |
+/// | `Raise` (3) | no | `Err(Cancelled)` |
+/// | `Supervisor` | no | `Err(Cancelled)` |
+///
+/// In every mode but `Supervisor`, a failing member cancels the group and every member;
+/// a supervisor only records failures, lets the siblings finish, and reports them all at
+/// exit.
+///
+/// ```
+/// use caller::GroupMode;
+/// assert_eq!(GroupMode::from_number(1), Some(GroupMode::CancelAndRaise));
+/// assert_eq!(GroupMode::from_number(4), None);
+/// assert_eq!(GroupMode::default(), GroupMode::IgnoreCancelled);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GroupMode {
+    /// Mode 0: ignore cancelled members; exit quietly when cancelled.
+    #[default]
+    IgnoreCancelled,
+    /// Mode 1: a cancelled member cancels the group; exit with `Err(Cancelled)`.
+    CancelAndRaise,
+    /// Mode 2: a cancelled member cancels the group; exit quietly.
+    CancelQuietly,
+    /// Mode 3: ignore cancelled members; exit with `Err(Cancelled)` when cancelled.
+    Raise,
+    /// Failures do not cancel siblings; all are reported at exit. Cancelled members are
+    /// ignored; a cancelled group exits with `Err(Cancelled)`.
+    Supervisor,
+}
+
+impl GroupMode {
+    /// The seed's numeric modes 0–3.
+    pub fn from_number(n: u8) -> Option<GroupMode> {
+        Some(match n {
+            0 => GroupMode::IgnoreCancelled,
+            1 => GroupMode::CancelAndRaise,
+            2 => GroupMode::CancelQuietly,
+            3 => GroupMode::Raise,
+            _ => return None,
+        })
+    }
+
+    fn member_cancel_cancels_group(self) -> bool {
+        matches!(self, GroupMode::CancelAndRaise | GroupMode::CancelQuietly)
+    }
+
+    fn raises_when_cancelled(self) -> bool {
+        !matches!(self, GroupMode::IgnoreCancelled | GroupMode::CancelQuietly)
+    }
+}
+
+impl TryFrom<u8> for GroupMode {
+    type Error = Error;
+
+    fn try_from(n: u8) -> Result<Self, Error> {
+        GroupMode::from_number(n)
+            .ok_or_else(|| Error::invalid(format!("a group mode is 0, 1, 2 or 3, not {n}")))
+    }
+}
+
+/// Options for a [`PendingGroup`]: [`PendingGroup::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use caller::{GroupMode, PendingGroup};
+/// let group = PendingGroup::builder()
+///     .mode(GroupMode::CancelAndRaise)
+///     .shield(true)
+///     .timeout(Duration::from_secs(5))
+///     .cancellation_timeout(Duration::from_secs(1))
+///     .build();
+/// assert_eq!(group.mode(), GroupMode::CancelAndRaise);
+/// ```
+#[derive(Clone, Debug)]
+pub struct GroupBuilder {
+    mode: GroupMode,
+    shield: bool,
+    timeout: Option<Duration>,
+    cancellation_timeout: Duration,
+    caller: Option<Caller>,
+}
+
+impl Default for GroupBuilder {
+    fn default() -> Self {
+        GroupBuilder {
+            mode: GroupMode::default(),
+            shield: false,
+            timeout: None,
+            cancellation_timeout: PendingGroup::CANCELLATION_TIMEOUT,
+            caller: None,
+        }
+    }
+}
+
+impl GroupBuilder {
+    /// The mode (default [`GroupMode::IgnoreCancelled`]).
+    pub fn mode(mut self, mode: GroupMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Shield the group from the cancellation of enclosing groups.
+    pub fn shield(mut self, shield: bool) -> Self {
+        self.shield = shield;
+        self
+    }
+
+    /// Cancel the group this long after it is entered.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// After a cancel or failure, wait at most this long for members to finish (default
+    /// 10 s, the seed's `cancellation_timeout`).
+    pub fn cancellation_timeout(mut self, d: Duration) -> Self {
+        self.cancellation_timeout = d;
+        self
+    }
+
+    /// Make the group (enter it with [`PendingGroup::run`]).
+    pub fn build(self) -> PendingGroup {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        PendingGroup {
+            inner: Arc::new(GroupInner {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
+                mode: self.mode,
+                shield: self.shield,
+                timeout: self.timeout,
+                cancellation_timeout: self.cancellation_timeout,
+                caller: self.caller.or_else(Caller::current),
+                state: Mutex::new(GroupState::default()),
+            }),
+        }
+    }
+}
+
+#[derive(Default)]
+struct GroupState {
+    phase: Phase,
+    members: BTreeMap<u64, Member>,
+    children: Vec<Weak<GroupInner>>,
+    cancelled: Option<String>,
+    cancelled_at: Option<Instant>,
+    failures: Vec<Error>,
+    waker: Option<Waker>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    #[default]
+    Created,
+    Body,
+    Draining,
+    Exited,
+}
+
+struct Member {
+    pending: AnyPending,
+    shielded: bool,
+    callback: Option<CallbackId>,
+}
+
+pub(crate) struct GroupInner {
+    id: u64,
+    mode: GroupMode,
+    shield: bool,
+    timeout: Option<Duration>,
+    cancellation_timeout: Duration,
+    caller: Option<Caller>,
+    state: Mutex<GroupState>,
+}
+
+/// A structured-concurrency scope: every pending created inside it (that opts in) is a
+/// member, on any thread; on exit the group waits for all members; a failure cancels the
+/// group and its members (except in `Supervisor` mode); cancellation follows the
+/// [`GroupMode`].
+///
+/// Made with [`Caller::create_pending_group`], [`PendingGroup::builder`] or the
+/// `pending_group!` macro, entered once with [`run`](Self::run).
+///
+/// # Cancellation
+/// - [`cancel`](Self::cancel) from any thread: the body is dropped at its next
+///   suspension point, every member is cancelled, and the exit waits at most
+///   `cancellation_timeout` for them, then returns anyway, naming the ones still running.
+/// - Dropping the `run` future cancels every member.
+///
+/// ```
+/// use caller::{Caller, GroupMode, PendingGroup};
+/// # fn main() -> Result<(), caller::Error> {
+/// let worker = Caller::new_thread("doc-group")?;
+/// let out = futures::executor::block_on(PendingGroup::builder().mode(GroupMode::CancelAndRaise).build().run(async {
+///     let a = worker.call_soon(|| 1);
+///     let b = caller::to_thread(|| 2);
+///     a.await.unwrap() + b.await.unwrap()
+/// }))?;
+/// assert_eq!(out, Some(3));
+/// # worker.stop(true); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PendingGroup {
+    inner: Arc<GroupInner>,
+}
+
+impl PendingGroup {
+    /// The seed's default `cancellation_timeout`: 10 seconds.
+    pub const CANCELLATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Options for a new group.
+    pub fn builder() -> GroupBuilder {
+        GroupBuilder::default()
+    }
+
+    /// A group with `mode` and default options.
+    pub fn new(mode: GroupMode) -> PendingGroup {
+        GroupBuilder::default().mode(mode).build()
+    }
+
+    /// The innermost group active in the current context (inside a group's body, or a
+    /// call made from it).
+    ///
+    /// ```
+    /// use caller::PendingGroup;
+    /// assert!(PendingGroup::current().is_none());
+    /// let g = PendingGroup::new(Default::default());
+    /// futures::executor::block_on(g.run(async {
+    ///     assert!(PendingGroup::current().is_some());
+    /// })).unwrap();
+    /// ```
+    pub fn current() -> Option<PendingGroup> {
+        Context::current()
+            .trackers()
+            .iter()
+            .rev()
+            .find_map(|t| t.clone().as_group())
+            .map(|inner| PendingGroup { inner })
+    }
+
+    /// The group's mode.
+    pub fn mode(&self) -> GroupMode {
+        self.inner.mode
+    }
+
+    /// Whether the group is shielded.
+    pub fn shield(&self) -> bool {
+        self.inner.shield
+    }
+
+    /// The caller of the thread that made the group, if any (the seed's `caller`).
+    pub fn caller(&self) -> Option<&Caller> {
+        self.inner.caller.as_ref()
+    }
+
+    /// How long the exit waits for members after a cancel or failure.
+    pub fn cancellation_timeout(&self) -> Duration {
+        self.inner.cancellation_timeout
+    }
+
+    /// A process-unique id of the group.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Cancel the group from any thread: its body is dropped at its next suspension point
+    /// and every member is cancelled with `msg`. Returns `false` if it had already exited.
+    ///
+    /// ```
+    /// use caller::{GroupMode, PendingGroup};
+    /// let g = PendingGroup::new(GroupMode::CancelAndRaise);
+    /// let out = futures::executor::block_on(g.run(async {
+    ///     PendingGroup::current().unwrap().cancel("enough");
+    ///     std::future::pending::<()>().await
+    /// }));
+    /// assert!(out.unwrap_err().is_cancelled());
+    /// ```
+    pub fn cancel(&self, msg: impl AsRef<str>) -> bool {
+        self.inner.cancel(msg.as_ref(), false)
+    }
+
+    /// Whether the group was cancelled (by `cancel`, its timeout, a failure, or — modes 1
+    /// and 2 — a cancelled member).
+    pub fn cancelled(&self) -> bool {
+        lock(&self.inner.state).cancelled.is_some()
+    }
+
+    /// The members not done yet.
+    pub fn members(&self) -> Vec<AnyPending> {
+        lock(&self.inner.state)
+            .members
+            .values()
+            .map(|m| m.pending.clone())
+            .collect()
+    }
+
+    /// Add a pending by hand (it is cancelled at once if the group has exited).
+    ///
+    /// ```
+    /// let g = caller::PendingGroup::new(Default::default());
+    /// let p = caller::Pending::<()>::new();
+    /// g.add(&p);
+    /// assert_eq!(g.members(), vec![p.any()]);
+    /// assert!(g.remove(&p));
+    /// ```
+    pub fn add(&self, pending: &AnyPending) {
+        self.inner.add_member(pending, false);
+    }
+
+    /// Remove a member by hand; returns whether it was a member.
+    pub fn remove(&self, pending: &AnyPending) -> bool {
+        let removed = lock(&self.inner.state).members.remove(&pending.id());
+        match removed {
+            Some(m) => {
+                if let Some(cb) = m.callback {
+                    m.pending.remove_done_callback(cb);
+                }
+                self.inner.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Enter the group: run `body` with the group active, then wait for every member.
+    ///
+    /// - `Ok(Some(v))`: the body returned `v` and the group did not raise.
+    /// - `Ok(None)`: the group was cancelled before the body finished, and its mode exits
+    ///   quietly.
+    /// - `Err(Error::Group(..))`: members failed (every failure inside), or members were
+    ///   still running when the exit gave up waiting.
+    /// - `Err(Error::Cancelled { .. })`: the group ended cancelled and its mode raises.
+    /// - `Err(Error::Invalid { .. })`: the group was already entered once.
+    ///
+    /// A panic in the body propagates unchanged, after every member is cancelled.
+    pub async fn run<F: Future>(&self, body: F) -> Result<Option<F::Output>, Error> {
+        self.run_inner(body, |_| false).await
+    }
+
+    /// [`run`](Self::run) for a body returning `Result`: an `Err` from the body cancels
+    /// every member (bounded by `cancellation_timeout`) and comes out unchanged as
+    /// `Ok(Some(Err(e)))`.
+    ///
+    /// ```
+    /// let g = caller::PendingGroup::new(Default::default());
+    /// let out = futures::executor::block_on(g.try_run(async {
+    ///     let _member = caller::to_thread_async(|| std::future::pending::<()>());
+    ///     "x".parse::<u8>()
+    /// }));
+    /// assert!(matches!(out, Ok(Some(Err(_)))));
+    /// ```
+    pub async fn try_run<F, T, E>(&self, body: F) -> Result<Option<Result<T, E>>, Error>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.run_inner(body, |out| out.is_err()).await
+    }
+
+    async fn run_inner<F: Future>(
+        &self,
+        body: F,
+        body_failed: impl Fn(&F::Output) -> bool,
+    ) -> Result<Option<F::Output>, Error> {
+        let inner = &self.inner;
+        {
+            let mut st = lock(&inner.state);
+            if st.phase != Phase::Created {
+                return Err(Error::invalid(
+                    "a PendingGroup can be entered once: make a new group for another scope",
+                ));
+            }
+            st.phase = Phase::Body;
+        }
+        let outer = Context::current();
+        if !inner.shield {
+            for t in outer.trackers() {
+                if let Some(g) = t.clone().as_group() {
+                    g.add_child(inner);
+                }
+            }
+        }
+        super::registry_insert(inner);
+        let mut guard = ExitGuard {
+            inner: inner.clone(),
+            armed: true,
+        };
+        let mut ctx = outer.with_tracker(inner.clone());
+        let mut deadline = inner.timeout.map(Sleep::new);
+        let mut body = std::pin::pin!(Some(body));
+        let mut output = None;
+        let mut drain_limit: Option<Sleep> = None;
+
+        let abandoned = std::future::poll_fn(|cx| {
+            inner.set_waker(cx.waker());
+            if let Some(d) = &mut deadline {
+                if std::pin::Pin::new(d).poll(cx).is_ready() {
+                    deadline = None;
+                    let after = inner.timeout.unwrap_or_default();
+                    inner.cancel(&format!("the group timed out after {after:?}"), false);
+                }
+            }
+            if body.is_some() {
+                if inner.is_cancelled() {
+                    body.set(None);
+                } else {
+                    let fut = body.as_mut().as_pin_mut().expect("checked is_some above");
+                    let polled = crate::context::in_context(&mut ctx, || fut.poll(cx));
+                    match polled {
+                        Poll::Ready(out) => {
+                            body.set(None);
+                            if body_failed(&out) {
+                                inner.cancel("the group's body failed", false);
+                            }
+                            output = Some(out);
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                lock(&inner.state).phase = Phase::Draining;
+            }
+            // Draining: wait for members; bounded once the group is cancelled.
+            let (empty, cancelled_at) = {
+                let st = lock(&inner.state);
+                (st.members.is_empty(), st.cancelled_at)
+            };
+            if empty {
+                return Poll::Ready(Vec::new());
+            }
+            if let Some(at) = cancelled_at {
+                let limit = drain_limit
+                    .get_or_insert_with(|| Sleep::until(at + inner.cancellation_timeout));
+                if std::pin::Pin::new(limit).poll(cx).is_ready() {
+                    let st = lock(&inner.state);
+                    return Poll::Ready(
+                        st.members
+                            .values()
+                            .map(|m| format!("#{} {}", m.pending.id(), m.pending.metadata().name()))
+                            .collect(),
+                    );
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+
+        guard.armed = false;
+        let (failures, cancelled) = inner.exit();
+        drop(guard);
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                group = inner.id,
+                still_running = ?abandoned,
+                "the group gave up waiting for members after its cancellation timeout"
+            );
+        }
+        if !failures.is_empty() || !abandoned.is_empty() {
+            return Err(Error::Group(Arc::new(GroupError {
+                failures,
+                cancelled,
+                abandoned,
+            })));
+        }
+        match cancelled {
+            Some(message) if inner.mode.raises_when_cancelled() => {
+                Err(Error::Cancelled { message })
+            }
+            _ => Ok(output),
+        }
+    }
+}
+
+/// Cancels every member if the `run` future is dropped (or unwinds) before it exits.
+struct ExitGuard {
+    inner: Arc<GroupInner>,
+    armed: bool,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner
+                .cancel("the group was dropped before it exited", false);
+            self.inner.exit();
+        }
+        super::registry_remove(self.inner.id);
+    }
+}
+
+impl GroupInner {
+    fn is_cancelled(&self) -> bool {
+        lock(&self.state).cancelled.is_some()
+    }
+
+    fn set_waker(&self, waker: &Waker) {
+        let mut st = lock(&self.state);
+        match &mut st.waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let w = lock(&self.state).waker.take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// Cancel the group: record `msg`, cancel every member (but those behind a shield
+    /// when `from_outside`) and child groups. Returns `false` if the group had exited.
+    fn cancel(&self, msg: &str, from_outside: bool) -> bool {
+        let (members, children) = {
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Exited {
+                return false;
+            }
+            match &mut st.cancelled {
+                Some(m) => {
+                    if !msg.is_empty() && !m.split('\n').any(|l| l == msg) {
+                        m.push('\n');
+                        m.push_str(msg);
+                    }
+                }
+                None => {
+                    st.cancelled = Some(msg.to_owned());
+                    st.cancelled_at = Some(Instant::now());
+                    tracing::debug!(group = self.id, message = msg, "group cancelled");
+                }
+            }
+            let members: Vec<AnyPending> = st
+                .members
+                .values()
+                .filter(|m| !(from_outside && m.shielded))
+                .map(|m| m.pending.clone())
+                .collect();
+            let children: Vec<Arc<GroupInner>> =
+                st.children.iter().filter_map(Weak::upgrade).collect();
+            (members, children)
+        };
+        self.wake();
+        for p in members {
+            p.cancel(msg);
+        }
+        for c in children {
+            c.cancel(msg, true);
+        }
+        true
+    }
+
+    /// Mark the group exited; returns its failures and cancel message.
+    fn exit(&self) -> (Vec<Error>, Option<String>) {
+        let mut st = lock(&self.state);
+        st.phase = Phase::Exited;
+        st.waker = None;
+        st.children.clear();
+        (std::mem::take(&mut st.failures), st.cancelled.clone())
+    }
+
+    fn add_child(&self, child: &Arc<GroupInner>) {
+        let cancel_now = {
+            let mut st = lock(&self.state);
+            st.children.retain(|w| w.strong_count() > 0);
+            st.children.push(Arc::downgrade(child));
+            st.cancelled.clone()
+        };
+        if let Some(msg) = cancel_now {
+            child.cancel(&msg, true);
+        }
+    }
+
+    fn add_member(self: &Arc<Self>, pending: &AnyPending, shielded: bool) {
+        let cancel_with = {
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Exited {
+                drop(st);
+                pending.cancel("the group this call belongs to has already exited");
+                return;
+            } else if st.members.contains_key(&pending.id()) {
+                return;
+            } else {
+                st.members.insert(
+                    pending.id(),
+                    Member {
+                        pending: pending.clone(),
+                        shielded,
+                        callback: None,
+                    },
+                );
+                st.cancelled.clone().filter(|_| !shielded)
+            }
+        };
+        if let Some(msg) = cancel_with {
+            pending.cancel(&msg);
+        }
+        let weak = Arc::downgrade(self);
+        let cb = pending.add_done_callback(move |p| {
+            if let Some(g) = weak.upgrade() {
+                g.member_done(p);
+            }
+        });
+        let mut st = lock(&self.state);
+        if let Some(m) = st.members.get_mut(&pending.id()) {
+            m.callback = Some(cb);
+        }
+    }
+
+    fn member_done(&self, p: &AnyPending) {
+        let cancel_msg = {
+            let mut st = lock(&self.state);
+            if st.members.remove(&p.id()).is_none() {
+                return;
+            }
+            match p.error() {
+                Some(e) if e.is_failure() => {
+                    let msg = format!("member '{}' failed: {e}", p.metadata().name());
+                    st.failures.push(e);
+                    (self.mode != GroupMode::Supervisor).then_some(msg)
+                }
+                Some(e) if e.is_cancelled() => (self.mode.member_cancel_cancels_group()
+                    && st.cancelled.is_none())
+                .then(|| format!("member '{}' was cancelled", p.metadata().name())),
+                _ => None,
+            }
+        };
+        match cancel_msg {
+            Some(msg) => {
+                self.cancel(&msg, false);
+            }
+            None => self.wake(),
+        }
+    }
+
+    pub(crate) fn describe(&self, out: &mut String, indent: &str) {
+        use std::fmt::Write;
+        let st = lock(&self.state);
+        let _ = write!(
+            out,
+            "{indent}group #{} mode={:?} shield={} phase={:?}",
+            self.id, self.mode, self.shield, st.phase
+        );
+        if let Some(m) = &st.cancelled {
+            let _ = write!(out, " cancelled={m:?}");
+        }
+        if !st.failures.is_empty() {
+            let _ = write!(out, " failures={}", st.failures.len());
+        }
+        out.push('\n');
+        for m in st.members.values() {
+            let _ = writeln!(out, "{indent}  {:?}", m.pending);
+        }
+    }
+
+    pub(crate) fn caller_id(&self) -> Option<crate::CallerId> {
+        self.caller.as_ref().map(Caller::id)
+    }
+}
+
+impl Tracker for GroupInner {
+    fn kind(&self) -> Trackers {
+        Trackers::GROUPS
+    }
+
+    fn shielded(&self) -> bool {
+        self.shield
+    }
+
+    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool) {
+        self.add_member(pending, shielded);
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn as_group(self: Arc<Self>) -> Option<Arc<GroupInner>> {
+        Some(self)
+    }
+}
+
+impl fmt::Debug for PendingGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.inner.state);
+        f.debug_struct("PendingGroup")
+            .field("id", &self.inner.id)
+            .field("mode", &self.inner.mode)
+            .field("shield", &self.inner.shield)
+            .field("phase", &st.phase)
+            .field("members", &st.members.len())
+            .field("cancelled", &st.cancelled)
+            .field("failures", &st.failures.len())
+            .finish()
+    }
+}
+
+impl Caller {
+    /// Make a [`PendingGroup`] (the seed's `create_pending_group`); enter it with
+    /// [`PendingGroup::run`].
+    ///
+    /// ```
+    /// use caller::{Caller, GroupMode};
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = Caller::new_thread("doc-create-group")?;
+    /// let g = c.create_pending_group(GroupMode::IgnoreCancelled, false, None);
+    /// let out = futures::executor::block_on(g.run(async { 1 }))?;
+    /// assert_eq!(out, Some(1));
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn create_pending_group(
+        &self,
+        mode: GroupMode,
+        shield: bool,
+        timeout: Option<Duration>,
+    ) -> PendingGroup {
+        let mut b = PendingGroup::builder().mode(mode).shield(shield);
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        // The seed's group belongs to the caller it was made from.
+        b.caller = Some(self.clone());
+        b.build()
+    }
+}
