@@ -1,1 +1,251 @@
+//! Procedural macros for the [`caller`](https://docs.rs/caller) crate. Use them through
+//! `caller` (`#[caller::on_thread]`, `#[caller::queued]`, `caller::pending_group!`,
+//! `#[caller::main]`, `#[caller::test]`), not from this crate directly.
+//!
+//! Every macro takes `crate = path` to name the runtime crate by another path (a renamed
+//! dependency or a re-export); generated code otherwise names `::caller` only, and the few
+//! helpers it needs are in the hidden `caller::__private` module.
+#![warn(missing_docs, unreachable_pub)]
 
+use proc_macro::TokenStream;
+
+mod config;
+mod entry;
+mod group;
+mod on_thread;
+mod queued;
+
+/// Run the function on another thread: calling it schedules the body there and returns a
+/// [`caller::Pending<T>`](https://docs.rs/caller/latest/caller/struct.Pending.html) at once.
+///
+/// Works on `fn` and `async fn`, free functions and methods. The arguments move into the
+/// call; the body runs on the target thread, so an `async` body's future need not be `Send`
+/// (it can hold an `Rc` across an `.await`). Visibility, generics, where clauses,
+/// attributes, doc comments and `self` (by value or `self: Arc<Self>`) are kept.
+///
+/// ```
+/// #[caller::on_thread]
+/// fn checksum(data: Vec<u8>) -> u32 {
+///     data.iter().map(|&b| u32::from(b)).sum()
+/// }
+///
+/// # fn main() -> Result<(), caller::Error> {
+/// let mut sum = checksum(vec![1, 2, 3]);              // a caller::Pending<u32>
+/// assert_eq!(sum.wait_sync(None)?, 6);                 // or `.await` it
+/// # Ok(()) }
+/// ```
+///
+/// # Where it runs
+///
+/// | argument | the body runs on |
+/// |---|---|
+/// | (none) | a pooled worker thread ([`to_thread`]) |
+/// | `name = "db"` | the child caller named `"db"` of the current caller (or, on a thread without one, of the main thread's caller), created on first use; the pending fails with `Error::Invalid` if neither exists |
+/// | `main` | the main thread's caller ([`Caller::main_thread`]); `Error::Invalid` if the main thread runs none |
+/// | `caller = EXPR` | the caller `EXPR` gives, evaluated at each call on the calling thread (it may use the arguments): a `Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>` |
+/// | `crate = path` | (with any of the above) name the runtime crate by `path` |
+///
+/// # `Result` return types
+///
+/// A function whose return type is spelled `Result<T, E>` (or an alias such as
+/// `io::Result<T>`) returns `Pending<T>`: an `Err(e)` becomes the pending's
+/// `Error::Failed(e)`, so it counts as a failure for groups and logging, as an exception
+/// does in the seed. `E` must convert into `caller::BoxError`. To keep the `Result` as the
+/// value instead, name the type through an alias that is not called `Result`.
+///
+/// # What this expands to
+///
+/// ```ignore
+/// #[caller::on_thread(name = "db")]
+/// pub async fn load(id: u32) -> Result<User, DbError> { /* body */ }
+///
+/// // becomes
+///
+/// pub fn load(id: u32) -> ::caller::Pending<User> {
+///     ::caller::__private::assert_send_arg::<u32>();                     // errors at `u32`
+///     ::caller::__private::assert_send_return::<Result<User, DbError>>();
+///     ::caller::__private::schedule(
+///         ::caller::__private::named_caller("db"),
+///         ::caller::job::try_future(async move || -> Result<User, DbError> { /* body */ }),
+///         ::caller::CallOptions::new().name("load"),
+///     )
+/// }
+/// ```
+/// Without a target it is `::caller::to_thread_with(job, options)`; a sync body is a
+/// `move ||` closure (or `job::try_sync(..)`), an async one `job::future(async move || ..)`.
+///
+/// # Compile errors
+///
+/// A borrowed argument or `&self` (the call runs after the function has returned, on
+/// another thread), an argument or return type that is not `Send`, `impl Trait` in return
+/// position, an unknown or repeated key, and two targets at once.
+///
+/// [`to_thread`]: https://docs.rs/caller/latest/caller/fn.to_thread.html
+/// [`Caller::main_thread`]: https://docs.rs/caller/latest/caller/struct.Caller.html#method.main_thread
+#[proc_macro_attribute]
+pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
+    on_thread::expand(args.into(), item.into()).into()
+}
+
+/// Queue every call of the function: a call enqueues the body on the function's own queue
+/// (the runtime's `queue_call`) and returns at once; the bodies run one at a time, in call
+/// order, on the queue's caller.
+///
+/// The function returns `()` or `Result<(), E>` (`E: Display`): an `Err`, or a panic, is
+/// logged with `tracing` and never stops the queue. The call itself always returns `()`.
+/// Arguments move into the queue, so they must be owned and `Send`. Methods taking `self`
+/// are not supported: the queue belongs to the function, not to a value.
+///
+/// ```
+/// use std::sync::Mutex;
+/// static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+///
+/// #[caller::queued]
+/// fn log(line: String) {
+///     LOG.lock().unwrap().push(line);
+/// }
+///
+/// log("one".into());
+/// log("two".into());   // runs after "one", never at the same time
+/// ```
+///
+/// | argument | the queue runs on |
+/// |---|---|
+/// | (none) | the process-wide queue caller (`caller::queue_caller()`) |
+/// | `caller = EXPR` | the caller `EXPR` gives (`Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>`), evaluated at each call; if it gives none, the call is dropped and logged |
+/// | `crate = path` | name the runtime crate by `path` |
+///
+/// # What this expands to
+///
+/// ```ignore
+/// #[caller::queued]
+/// fn log(line: String, level: u8) { /* body */ }
+///
+/// // becomes
+///
+/// fn log(line: String, level: u8) {
+///     ::caller::__private::assert_send_arg::<String>();
+///     ::caller::__private::assert_send_arg::<u8>();
+///     ::caller::__private::enqueue(
+///         ::caller::queue_caller(),
+///         "log",
+///         |(line, level,): (String, u8,)| { /* body */ },  // captures nothing: the queue's key
+///         (line, level,),
+///     )
+/// }
+/// ```
+/// An `async fn` uses `enqueue_async` and an `async move |..|` closure.
+#[proc_macro_attribute]
+pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
+    queued::expand(args.into(), item.into()).into()
+}
+
+/// Run a block inside a `PendingGroup` (a structured-concurrency scope) and evaluate to the
+/// group's result. Every call scheduled while the block runs joins the group; on exit the
+/// group waits for all of them.
+///
+/// Every key is optional, in any order, and the body `{ ... }` comes last:
+///
+/// | key | value |
+/// |---|---|
+/// | `mode` | `0`–`3` (the seed's numbers) or a name: `ignore_cancelled` (0), `cancel_and_raise` (1), `cancel_quietly` (2), `raise` (3), `supervisor`; or any `GroupMode` expression |
+/// | `shield` | `true`, `false` or a `bool` expression |
+/// | `timeout` | a non-negative number of seconds (`2.5`), or a `Duration` expression |
+/// | `crate` | name the runtime crate by this path |
+///
+/// It contains an `.await`, so it is used inside an `async` function or block.
+///
+/// ```
+/// # caller::Caller::builder().name("doc-group").block_on(async {
+/// let out = caller::pending_group!(mode = cancel_and_raise, timeout = 5, {
+///     let a = caller::to_thread(|| 1);
+///     let b = caller::to_thread(|| 2);
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(out.unwrap(), Some(3));
+/// # }).unwrap();
+/// ```
+///
+/// # What this expands to
+///
+/// ```ignore
+/// pending_group!(mode = 1, shield = true, timeout = 2.5, { body })
+///
+/// // becomes
+///
+/// ::caller::PendingGroup::builder()
+///     .mode(::caller::GroupMode::CancelAndRaise)
+///     .shield(true)
+///     .timeout(::core::time::Duration::from_secs_f64(2.5))
+///     .build()
+///     .run(async { body })
+///     .await
+/// ```
+#[proc_macro]
+pub fn pending_group(input: TokenStream) -> TokenStream {
+    group::expand(input.into()).into()
+}
+
+/// Make the program's main thread a caller for the life of the async `main`, like
+/// `#[tokio::main]`: `Caller::current()` and `Caller::main_thread()` are that caller inside
+/// it, and `#[on_thread(main)]` functions run there.
+///
+/// ```
+/// #[caller::main]
+/// async fn main() {
+///     let here = caller::Caller::current().expect("main runs a caller");
+///     assert_eq!(Some(here), caller::Caller::main_thread());
+/// }
+/// ```
+///
+/// Arguments: `name = "..."` (the caller's name, default `"main"`), `crate = path`. The
+/// function must be `async` and take no arguments; it may return a value (such as
+/// `Result<(), E>`). If the caller is force-stopped before the body ends, the program
+/// panics with the reason.
+///
+/// # What this expands to
+///
+/// ```ignore
+/// #[caller::main]
+/// async fn main() -> Result<(), Error> { body }
+///
+/// // becomes
+///
+/// fn main() -> Result<(), Error> {
+///     ::caller::__private::entry(::caller::Caller::builder().name("main"), async { body })
+/// }
+/// ```
+/// where `entry` is `builder.block_on(fut)`, panicking with the error if the caller
+/// could not run.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(entry::Kind::Main, args.into(), item.into()).into()
+}
+
+/// An async test whose thread is a caller for the life of the test, like `#[tokio::test]`.
+/// The caller is named after the test function (or `name = "..."`).
+///
+/// ```
+/// #[caller::test]
+/// async fn runs_on_the_test_thread() {
+///     let here = caller::Caller::current().expect("the test runs a caller");
+///     assert_eq!(here.name(), "runs_on_the_test_thread");
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # What this expands to
+///
+/// ```ignore
+/// #[::core::prelude::v1::test]
+/// fn runs_on_the_test_thread() {
+///     ::caller::__private::entry(
+///         ::caller::Caller::builder().name("runs_on_the_test_thread"),
+///         async { body },
+///     )
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::expand(entry::Kind::Test, args.into(), item.into()).into()
+}

@@ -65,3 +65,10 @@ pub use crate::timer::{sleep, timeout};
 pub use crate::tracker::{
     dump, GroupBuilder, GroupError, GroupMode, ManagerGuard, PendingGroup, PendingManager,
 };
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
+mod macro_support;
+pub use caller_macros::{main, on_thread, pending_group, queued, test};

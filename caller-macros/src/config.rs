@@ -1,0 +1,322 @@
+//! What every macro shares: the argument keywords, a key slot that rejects repeats, the
+//! `crate = path` override, error recovery, and the signature checks of the function
+//! attributes (`#[on_thread]` and `#[queued]` both move their arguments to another thread).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{GenericArgument, Path, PathArguments, ReturnType, Token, Type, TypeParamBound};
+
+/// The keys of the macros' arguments.
+pub(crate) mod kw {
+    syn::custom_keyword!(main);
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(caller);
+    syn::custom_keyword!(mode);
+    syn::custom_keyword!(shield);
+    syn::custom_keyword!(timeout);
+}
+
+/// One key of a macro's arguments: set at most once.
+pub(crate) struct Slot<T> {
+    key: &'static str,
+    value: Option<(Span, T)>,
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new(key: &'static str) -> Self {
+        Slot { key, value: None }
+    }
+
+    /// Record the value given at `span`; a second one is an error at the repeat.
+    pub(crate) fn set(&mut self, span: Span, value: T) -> syn::Result<()> {
+        if self.value.is_some() {
+            return Err(syn::Error::new(
+                span,
+                format!("duplicate `{}` key: give each key once", self.key),
+            ));
+        }
+        self.value = Some((span, value));
+        Ok(())
+    }
+
+    pub(crate) fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(s, _)| *s)
+    }
+
+    pub(crate) fn take(self) -> Option<T> {
+        self.value.map(|(_, v)| v)
+    }
+}
+
+/// The path generated code names the runtime crate by: `::caller`, or the `crate = path`
+/// override (for a renamed or re-exported dependency, as in tokio).
+pub(crate) fn crate_path(krate: Option<Path>) -> TokenStream {
+    match krate {
+        Some(path) => path.into_token_stream(),
+        None => quote!(::caller),
+    }
+}
+
+/// Parse `crate = path` after the `crate` token was seen.
+pub(crate) fn parse_crate(input: ParseStream<'_>, slot: &mut Slot<Path>) -> syn::Result<()> {
+    let key: Token![crate] = input.parse()?;
+    input.parse::<Token![=]>()?;
+    let path = if input.peek(syn::LitStr) {
+        // `crate = "name"`, as tokio also accepts.
+        input.parse::<syn::LitStr>()?.parse::<Path>()?
+    } else {
+        Path::parse_mod_style(input)?
+    };
+    slot.set(key.span, path)
+}
+
+/// Parse `arg ("," arg)* ","?` with `one` parsing each `arg`.
+pub(crate) fn parse_list(
+    input: ParseStream<'_>,
+    mut one: impl FnMut(ParseStream<'_>) -> syn::Result<()>,
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        one(input)?;
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+/// The error for a token that is not one of `keys`: "unknown key `x`" when it is a word,
+/// otherwise the lookahead's own "expected one of" error.
+pub(crate) fn unknown_key(
+    input: ParseStream<'_>,
+    lookahead: syn::parse::Lookahead1<'_>,
+    what: &str,
+    keys: &str,
+) -> syn::Error {
+    if let Ok(ident) = input
+        .fork()
+        .call(<syn::Ident as syn::ext::IdentExt>::parse_any)
+    {
+        return syn::Error::new(
+            ident.span(),
+            format!("unknown key `{ident}` for {what}; expected one of: {keys}"),
+        );
+    }
+    let err = lookahead.error();
+    syn::Error::new(err.span(), format!("{err}; the keys of {what} are: {keys}"))
+}
+
+/// Every error found, reported together so that each mistake gives one message.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, err: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(err),
+            None => self.0 = Some(err),
+        }
+    }
+
+    /// Add every error of `other`.
+    pub(crate) fn append(&mut self, other: Errors) {
+        if let Some(err) = other.0 {
+            self.push(err);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// `tokens` followed by the errors, so that the item still exists (the IDE keeps
+    /// working and nothing else breaks) and the user sees only these errors.
+    pub(crate) fn emit(self, mut tokens: TokenStream) -> TokenStream {
+        if let Some(err) = self.0 {
+            tokens.extend(err.into_compile_error());
+        }
+        tokens
+    }
+}
+
+/// Parse `args` into `A`, or record the error and fall back to `A::default()`.
+pub(crate) fn parse_args<A: Parse + Default>(args: TokenStream, errors: &mut Errors) -> A {
+    match syn::parse2::<A>(args) {
+        Ok(a) => a,
+        Err(e) => {
+            errors.push(e);
+            A::default()
+        }
+    }
+}
+
+/// The declared return type, `()` when there is none.
+pub(crate) fn return_type(output: &ReturnType) -> Type {
+    match output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    }
+}
+
+/// For a return type spelled `Result<T, E>` (or an alias `io::Result<T>`,
+/// `anyhow::Result<T>`): `T`.
+pub(crate) fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// Whether `ty` is `()`.
+pub(crate) fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+        || matches!(ty, Type::Paren(p) if is_unit(&p.elem))
+}
+
+/// The token that makes `ty` borrow something that may not outlive the call: a reference
+/// or a lifetime other than `'static`. Borrows inside `Fn(&T)` sugar and `fn(&T)` pointers
+/// are higher-ranked, so they are fine.
+pub(crate) fn borrowed_part(ty: &Type) -> Option<Span> {
+    match ty {
+        Type::Reference(r) => match &r.lifetime {
+            Some(l) if l.ident == "static" => borrowed_part(&r.elem),
+            _ => Some(r.and_token.span),
+        },
+        Type::Path(p) => {
+            if let Some(q) = &p.qself {
+                if let Some(s) = borrowed_part(&q.ty) {
+                    return Some(s);
+                }
+            }
+            borrowed_in_path(&p.path)
+        }
+        Type::Tuple(t) => t.elems.iter().find_map(borrowed_part),
+        Type::Array(a) => borrowed_part(&a.elem),
+        Type::Slice(s) => borrowed_part(&s.elem),
+        Type::Paren(p) => borrowed_part(&p.elem),
+        Type::Group(g) => borrowed_part(&g.elem),
+        Type::ImplTrait(t) => borrowed_in_bounds(t.bounds.iter()),
+        Type::TraitObject(t) => borrowed_in_bounds(t.bounds.iter()),
+        _ => None,
+    }
+}
+
+fn borrowed_in_path(path: &Path) -> Option<Span> {
+    path.segments.iter().find_map(|seg| match &seg.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Lifetime(l) if l.ident != "static" => Some(l.span()),
+            GenericArgument::Type(t) => borrowed_part(t),
+            GenericArgument::AssocType(a) => borrowed_part(&a.ty),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+fn borrowed_in_bounds<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> Option<Span> {
+    bounds.find_map(|b| match b {
+        TypeParamBound::Lifetime(l) if l.ident != "static" => Some(l.span()),
+        TypeParamBound::Trait(t) => borrowed_in_path(&t.path),
+        _ => None,
+    })
+}
+
+/// Whether `ty` mentions `impl Trait` (it cannot be named in a turbofish then).
+pub(crate) fn has_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    syn::visit::Visit::visit_type(&mut f, ty);
+    f.0
+}
+
+/// Check that every argument of `sig` can move to another thread, and return the
+/// assertions (spanned on each argument's type) that make a non-`Send` one an error in
+/// our words at the user's type. `what` names the macro, `why` says why it matters.
+pub(crate) fn check_inputs(
+    sig: &syn::Signature,
+    krate: &TokenStream,
+    what: &str,
+    why: &str,
+    allow_self: bool,
+    errors: &mut Errors,
+) -> Vec<TokenStream> {
+    let mut checks = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(r) => {
+                if !allow_self {
+                    errors.push(syn::Error::new(
+                        r.span(),
+                        format!(
+                            "{what} functions cannot take `self`: {why}; pass the value as an \
+                             ordinary argument"
+                        ),
+                    ));
+                } else if r.reference.is_some() || borrowed_part(&r.ty).is_some() {
+                    let shown = match (&r.reference, &r.mutability) {
+                        (Some(_), Some(_)) => "`&mut self`",
+                        (Some(_), None) => "`&self`",
+                        _ => "a borrowed `self`",
+                    };
+                    errors.push(syn::Error::new(
+                        r.span(),
+                        format!(
+                            "{what} methods cannot take {shown}: {why}, so it cannot borrow; \
+                             take `self` or `self: Arc<Self>`"
+                        ),
+                    ));
+                } else if r.colon_token.is_some() {
+                    let ty = &r.ty;
+                    checks.push(quote::quote_spanned! {ty.span()=>
+                        #krate::__private::assert_send_arg::<#ty>();
+                    });
+                } else {
+                    checks.push(quote::quote_spanned! {r.self_token.span=>
+                        #krate::__private::assert_send_arg::<Self>();
+                    });
+                }
+            }
+            syn::FnArg::Typed(pt) => {
+                let ty = &*pt.ty;
+                if let Some(span) = borrowed_part(ty) {
+                    errors.push(syn::Error::new(
+                        span,
+                        format!(
+                            "{what} arguments cannot borrow: {why}; pass an owned value \
+                             (`String` rather than `&str`, a clone, an `Arc`)"
+                        ),
+                    ));
+                } else if !has_impl_trait(ty) {
+                    checks.push(quote::quote_spanned! {ty.span()=>
+                        #krate::__private::assert_send_arg::<#ty>();
+                    });
+                } else if let syn::Pat::Ident(p) = &*pt.pat {
+                    // `impl Trait` cannot be named: assert on the value instead.
+                    let ident = &p.ident;
+                    checks.push(quote::quote_spanned! {ty.span()=>
+                        #krate::__private::assert_send_arg_val(&#ident);
+                    });
+                }
+            }
+        }
+    }
+    checks
+}

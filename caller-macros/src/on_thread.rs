@@ -1,0 +1,295 @@
+//! `#[on_thread]`: calling the function schedules its body on another thread and returns a
+//! `Pending` of its value.
+//!
+//! Parse ([`Args`]) → validate ([`Args::build`], the signature checks in
+//! [`expand`]) → expand ([`expand_fn`], reading only the final [`Config`]).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Expr, ItemFn, LitStr, Path, ReturnType, Token};
+
+use crate::config::{self, kw, Errors, Slot};
+
+const WHAT: &str = "#[on_thread]";
+const KEYS: &str = "`main`, `name = \"...\"`, `caller = EXPR`, `crate = path`";
+const WHY: &str = "the call runs on another thread, after this function has returned";
+
+/// The arguments as written, each key at most once.
+///
+/// ```text
+/// args := (arg ("," arg)* ","?)?
+/// arg  := "main" | "name" "=" LitStr | "caller" "=" Expr | "crate" "=" Path
+/// ```
+struct Args {
+    main: Slot<()>,
+    name: Slot<LitStr>,
+    caller: Slot<Expr>,
+    krate: Slot<Path>,
+    /// Where each target key was written, in order (to point at the second one).
+    targets: Vec<Span>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            main: Slot::new("main"),
+            name: Slot::new("name"),
+            caller: Slot::new("caller"),
+            krate: Slot::new("crate"),
+            targets: Vec::new(),
+        }
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        config::parse_list(input, |input| {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(kw::main) {
+                let key: kw::main = input.parse()?;
+                args.targets.push(key.span);
+                args.main.set(key.span, ())
+            } else if lookahead.peek(kw::name) {
+                let key: kw::name = input.parse()?;
+                input.parse::<Token![=]>()?;
+                if !input.peek(LitStr) {
+                    return Err(input.error("`name` takes a string literal: `name = \"db\"`"));
+                }
+                let lit: LitStr = input.parse()?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "the caller's name is empty"));
+                }
+                args.targets.push(key.span);
+                args.name.set(key.span, lit)
+            } else if lookahead.peek(kw::caller) {
+                let key: kw::caller = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let expr: Expr = input.parse()?;
+                args.targets.push(key.span);
+                args.caller.set(key.span, expr)
+            } else if lookahead.peek(Token![crate]) {
+                config::parse_crate(input, &mut args.krate)
+            } else {
+                Err(config::unknown_key(input, lookahead, WHAT, KEYS))
+            }
+        })?;
+        Ok(args)
+    }
+}
+
+/// Where the call runs.
+enum Target {
+    /// A pooled worker (`to_thread`).
+    Pool,
+    /// The main thread's caller.
+    Main,
+    /// A child caller of that name, of the current caller or else of the main thread's.
+    Name(LitStr),
+    /// Any caller, given by an expression evaluated at each call.
+    Caller(Expr),
+}
+
+/// The final configuration: what expansion reads.
+struct Config {
+    target: Target,
+    krate: TokenStream,
+}
+
+impl Args {
+    /// Check the combination of keys: at most one target.
+    fn build(self) -> syn::Result<Config> {
+        if let Some(second) = self.targets.get(1) {
+            // A repeat of one key is reported by its slot; this is two different keys.
+            return Err(syn::Error::new(
+                *second,
+                "choose one target: `main`, `name = ..` and `caller = ..` each say where the \
+                 call runs",
+            ));
+        }
+        let target = if self.main.span().is_some() {
+            Target::Main
+        } else if let Some(name) = self.name.take() {
+            Target::Name(name)
+        } else if let Some(expr) = self.caller.take() {
+            Target::Caller(expr)
+        } else {
+            Target::Pool
+        };
+        Ok(Config {
+            target,
+            krate: config::crate_path(self.krate.take()),
+        })
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args: Args = config::parse_args(args, &mut errors);
+    let config = match args.build() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(e);
+            Args::default().build().expect("no keys, no conflict")
+        }
+    };
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("{WHAT} goes on a `fn` or `async fn` with a body: {e}"),
+            ));
+            return errors.emit(item);
+        }
+    };
+
+    // Validate the signature; a mistake there gives the stub below, not the real call.
+    let mut sig_errors = Errors::default();
+    let mut checks =
+        config::check_inputs(&func.sig, &config.krate, WHAT, WHY, true, &mut sig_errors);
+    if let ReturnType::Type(_, ty) = &func.sig.output {
+        if config::has_impl_trait(ty) {
+            errors.push(syn::Error::new(
+                ty.span(),
+                format!(
+                    "{WHAT} cannot return `impl Trait`: the value is sent back in a \
+                     `Pending<T>`, so name its type (or box it)"
+                ),
+            ));
+            return errors.emit(item);
+        }
+        if let Some(span) = config::borrowed_part(ty) {
+            sig_errors.push(syn::Error::new(
+                span,
+                format!("{WHAT} cannot return a borrow: {WHY}; return an owned value"),
+            ));
+        } else {
+            let krate = &config.krate;
+            checks.push(quote_spanned! {ty.span()=>
+                #krate::__private::assert_send_return::<#ty>();
+            });
+        }
+    }
+    if !sig_errors.is_empty() {
+        errors.append(sig_errors);
+        return errors.emit(expand_stub(&config, func));
+    }
+    errors.emit(expand_fn(&config, func, checks))
+}
+
+/// The value type of the pending and the job the body becomes.
+struct Body {
+    value: syn::Type,
+    job: TokenStream,
+}
+
+/// Turn the body into a job: a closure (sync), `job::future` (async), or `job::try_sync` /
+/// `job::try_future` when the function returns `Result<T, E>` (then an `Err` is a failure of
+/// the pending and the value type is `T`).
+fn body(config: &Config, func: &ItemFn) -> Body {
+    let krate = &config.krate;
+    let ItemFn { sig, block, .. } = func;
+    let output = &sig.output;
+    let ret = config::return_type(output);
+    let is_async = sig.asyncness.is_some();
+    let closure = if is_async {
+        quote!(async move || #output #block)
+    } else {
+        quote!(move || #output #block)
+    };
+    match (config::result_ok_type(&ret), is_async) {
+        (Some(ok), false) => Body {
+            value: ok.clone(),
+            job: quote!(#krate::job::try_sync(#closure)),
+        },
+        (Some(ok), true) => Body {
+            value: ok.clone(),
+            job: quote!(#krate::job::try_future(#closure)),
+        },
+        (None, false) => Body {
+            value: ret,
+            job: closure,
+        },
+        (None, true) => Body {
+            value: ret,
+            job: quote!(#krate::job::future(#closure)),
+        },
+    }
+}
+
+/// The outer signature: not async, returning `Pending<T>`; everything else as written.
+fn outer_signature(config: &Config, sig: &syn::Signature, value: &syn::Type) -> syn::Signature {
+    let krate = &config.krate;
+    let mut sig = sig.clone();
+    sig.asyncness = None;
+    sig.output = syn::parse_quote_spanned! {sig.output.span()=> -> #krate::Pending<#value> };
+    sig
+}
+
+fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenStream {
+    let krate = &config.krate;
+    let Body { value, job } = body(config, &func);
+    let ItemFn {
+        attrs, vis, sig, ..
+    } = &func;
+    let outer = outer_signature(config, sig, &value);
+    let name = sig.ident.unraw().to_string();
+    let options = quote!(#krate::CallOptions::new().name(#name));
+    let call = match &config.target {
+        Target::Pool => quote!(#krate::to_thread_with(#job, #options)),
+        Target::Main => quote! {
+            #krate::__private::schedule(#krate::__private::main_caller(), #job, #options)
+        },
+        Target::Name(name) => quote! {
+            #krate::__private::schedule(#krate::__private::named_caller(#name), #job, #options)
+        },
+        Target::Caller(expr) => {
+            // Resolved first (it may borrow an argument that the job then moves).
+            let target = syn::Ident::new("__caller_target", Span::mixed_site());
+            let resolve = quote_spanned! {expr.span()=>
+                #krate::__private::Target::into_caller(#expr)
+            };
+            quote! {
+                let #target = #resolve;
+                #krate::__private::schedule(#target, #job, #options)
+            }
+        }
+    };
+    quote! {
+        #(#attrs)*
+        #vis #outer {
+            #(#checks)*
+            #call
+        }
+    }
+}
+
+/// What a function with a signature error expands to: the signature it would have had
+/// (so that callers type-check) and its body type-checked in place, never scheduled.
+fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
+    let Body { value, .. } = body(config, &func);
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = &func;
+    let outer = outer_signature(config, sig, &value);
+    let output = &sig.output;
+    let closure = if sig.asyncness.is_some() {
+        quote!(async move || #output #block)
+    } else {
+        quote!(move || #output #block)
+    };
+    quote! {
+        #(#attrs)*
+        #vis #outer {
+            let _ = #closure;
+            ::core::unreachable!()
+        }
+    }
+}
