@@ -191,3 +191,24 @@ fn cancelling_a_hand_made_pending_with_a_canceller_leaves_finishing_to_the_produ
     assert!(p.done());
     assert!(!r.set_result(1), "first completion wins");
 }
+
+/// Regression: a cancel landing between the runner's flag check and storing its waker was
+/// lost, leaving the pending "cancel requested" forever. Hammer that window.
+#[test]
+fn a_cancel_racing_the_first_poll_is_never_lost() {
+    let c = Caller::new_thread("cancel-race").unwrap();
+    let pendings: Vec<_> = (0..2000)
+        .map(|i| {
+            let p = c.call_soon_async(std::future::pending::<()>);
+            if i % 2 == 0 {
+                std::thread::yield_now();
+            }
+            p.cancel("race");
+            p
+        })
+        .collect();
+    for p in &pendings {
+        support::done(p, "a pending cancelled right after it was scheduled");
+    }
+    c.stop(true);
+}

@@ -214,3 +214,32 @@ fn metadata_is_shown_by_debug() {
     assert_eq!(p.metadata().caller().unwrap().1, "meta");
     c.stop(true);
 }
+
+/// Regression: a waiter polled again while the pending's done callbacks were still
+/// running indexed the already-handed-over waiter list and panicked.
+#[test]
+fn a_waiter_repolled_while_callbacks_run_is_woken_after_them() {
+    let p = Pending::<()>::new();
+    let (in_cb_tx, in_cb_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    p.add_done_callback(move |_| {
+        in_cb_tx.send(()).unwrap();
+        go_rx.recv_timeout(LIMIT).unwrap();
+    });
+    let view = p.any();
+    let waker = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let w = Waker::from(waker.clone());
+    let mut fut = Box::pin(view.wait_done(None));
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    let finisher = std::thread::spawn(move || p.set_result(()));
+    recv(&in_cb_rx, "the done callback starting");
+    assert!(view.done());
+    // Done but not settled: the waiter must wait for the callbacks.
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    go_tx.send(()).unwrap();
+    assert!(finisher.join().unwrap());
+    support::eventually("the waiter being woken", || {
+        waker.0.load(Ordering::SeqCst) >= 1
+    });
+    assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_ready());
+}

@@ -416,10 +416,11 @@ where
             // pending is finished below.
             let mut fut = std::pin::pin!(fut);
             std::future::poll_fn(|cx| {
-                if shared.header().cancel_requested() {
+                // Regression (lost wakeup): checking the flag, then storing the waker
+                // let a cancel slip between the two and never wake this task.
+                if !shared.header().set_runner(cx.waker()) {
                     return Poll::Ready(Ok(Err(Error::cancelled(""))));
                 }
-                shared.header().set_runner(cx.waker());
                 run_in_frame(&mut ctx, &view, || {
                     let _enter = span.enter();
                     match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {

@@ -57,6 +57,7 @@ pub use crate::caller::{
 pub use crate::completion::{as_completed, as_completed_stream, wait, AsCompleted, ReturnWhen};
 pub use crate::context::{Context, ContextGuard, Scoped, Trackers};
 pub use crate::error::{BoxError, Error};
+pub use crate::job::IntoJob;
 pub use crate::pending::{
     AnyPending, CallbackId, Metadata, Pending, PendingState, Resolver, Wait, WaitDone,
 };

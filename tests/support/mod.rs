@@ -28,7 +28,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 /// Wait until `p` is done, within [`LIMIT`].
 pub fn done(p: &caller::AnyPending, what: &str) {
     p.wait_done_sync(Some(LIMIT))
-        .unwrap_or_else(|e| panic!("within {LIMIT:?}: {what} did not finish ({e})"));
+        .unwrap_or_else(|e| panic!("within {LIMIT:?}: {what} did not finish ({e}): {p:?}"));
 }
 
 /// Number of threads of this process (Linux).

@@ -279,12 +279,18 @@ impl Header {
     }
 
     /// Remember the waker of the task running this call, so that `cancel` can wake it.
-    pub(crate) fn set_runner(&self, waker: &Waker) {
+    /// Returns `false` (storing nothing) if a cancel was already asked: checking the flag
+    /// under the same lock that `cancel` takes means no cancel is ever missed.
+    pub(crate) fn set_runner(&self, waker: &Waker) -> bool {
         let mut st = self.lock();
+        if self.flags() & CANCEL_REQUESTED != 0 {
+            return false;
+        }
         match &mut st.runner {
             Some(w) if w.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
+        true
     }
 
     fn finish_error(&self, err: Error, view: impl FnOnce() -> AnyPending) -> bool {
@@ -747,6 +753,11 @@ impl AnyPending {
         let mut st = h.lock();
         if h.is_settled() {
             return true;
+        }
+        if h.is_done() {
+            // Done, callbacks still running: the waiter list was handed to the finisher,
+            // so an old key is stale. Register in the late list woken at settling.
+            *key = None;
         }
         match key {
             Some(k) => match &mut st.wakers[*k] {

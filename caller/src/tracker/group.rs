@@ -25,7 +25,9 @@
 //!   it finished, a quiet exit is `Ok(None)`.
 //! - **Shield**: cancellation of an enclosing group reaches neither a shielded group's
 //!   body nor its members (they are still members of the enclosing group, which waits for
-//!   them and sees their failures).
+//!   them and sees their failures). A cancelled group whose body is inside an active
+//!   shielded group keeps running that body until the shielded group exits, then drops
+//!   it at the next suspension point (trio's semantics).
 //! - Members added after the group exited are cancelled at once: nothing outlives the
 //!   scope.
 
@@ -197,6 +199,9 @@ struct GroupState {
     cancelled_at: Option<Instant>,
     failures: Vec<Error>,
     waker: Option<Waker>,
+    /// Shielded groups active inside this group's body: while there are any, a cancelled
+    /// group keeps polling its body instead of dropping it (the shield holds).
+    shields_inside: usize,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -327,7 +332,7 @@ impl PendingGroup {
     /// assert!(out.unwrap_err().is_cancelled());
     /// ```
     pub fn cancel(&self, msg: impl AsRef<str>) -> bool {
-        self.inner.cancel(msg.as_ref(), false)
+        self.inner.cancel(msg.as_ref())
     }
 
     /// Whether the group was cancelled (by `cancel`, its timeout, a failure, or — modes 1
@@ -423,17 +428,23 @@ impl PendingGroup {
             st.phase = Phase::Body;
         }
         let outer = Context::current();
-        if !inner.shield {
-            for t in outer.trackers() {
-                if let Some(g) = t.clone().as_group() {
-                    g.add_child(inner);
-                }
+        let enclosing: Vec<Arc<GroupInner>> = outer
+            .trackers()
+            .iter()
+            .filter_map(|t| t.clone().as_group())
+            .collect();
+        for g in &enclosing {
+            if inner.shield {
+                lock(&g.state).shields_inside += 1;
+            } else {
+                g.add_child(inner);
             }
         }
         super::registry_insert(inner);
         let mut guard = ExitGuard {
             inner: inner.clone(),
             armed: true,
+            shielding: if inner.shield { enclosing } else { Vec::new() },
         };
         let mut ctx = outer.with_tracker(inner.clone());
         let mut deadline = inner.timeout.map(Sleep::new);
@@ -447,11 +458,11 @@ impl PendingGroup {
                 if std::pin::Pin::new(d).poll(cx).is_ready() {
                     deadline = None;
                     let after = inner.timeout.unwrap_or_default();
-                    inner.cancel(&format!("the group timed out after {after:?}"), false);
+                    inner.cancel(&format!("the group timed out after {after:?}"));
                 }
             }
             if body.is_some() {
-                if inner.is_cancelled() {
+                if inner.is_cancelled() && !inner.shield_holds() {
                     body.set(None);
                 } else {
                     let fut = body.as_mut().as_pin_mut().expect("checked is_some above");
@@ -460,7 +471,7 @@ impl PendingGroup {
                         Poll::Ready(out) => {
                             body.set(None);
                             if body_failed(&out) {
-                                inner.cancel("the group's body failed", false);
+                                inner.cancel("the group's body failed");
                             }
                             output = Some(out);
                         }
@@ -524,14 +535,19 @@ impl PendingGroup {
 struct ExitGuard {
     inner: Arc<GroupInner>,
     armed: bool,
+    /// Enclosing groups this (shielded) group holds open while it runs.
+    shielding: Vec<Arc<GroupInner>>,
 }
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         if self.armed {
-            self.inner
-                .cancel("the group was dropped before it exited", false);
+            self.inner.cancel("the group was dropped before it exited");
             self.inner.exit();
+        }
+        for g in self.shielding.drain(..) {
+            lock(&g.state).shields_inside -= 1;
+            g.wake();
         }
         super::registry_remove(self.inner.id);
     }
@@ -540,6 +556,10 @@ impl Drop for ExitGuard {
 impl GroupInner {
     fn is_cancelled(&self) -> bool {
         lock(&self.state).cancelled.is_some()
+    }
+
+    fn shield_holds(&self) -> bool {
+        lock(&self.state).shields_inside > 0
     }
 
     fn set_waker(&self, waker: &Waker) {
@@ -557,9 +577,10 @@ impl GroupInner {
         }
     }
 
-    /// Cancel the group: record `msg`, cancel every member (but those behind a shield
-    /// when `from_outside`) and child groups. Returns `false` if the group had exited.
-    fn cancel(&self, msg: &str, from_outside: bool) -> bool {
+    /// Cancel the group: record `msg`, cancel every member (but those behind a shielded
+    /// inner group) and the non-shielded inner groups. Returns `false` if the group had
+    /// exited.
+    fn cancel(&self, msg: &str) -> bool {
         let (members, children) = {
             let mut st = lock(&self.state);
             if st.phase == Phase::Exited {
@@ -581,7 +602,7 @@ impl GroupInner {
             let members: Vec<AnyPending> = st
                 .members
                 .values()
-                .filter(|m| !(from_outside && m.shielded))
+                .filter(|m| !m.shielded)
                 .map(|m| m.pending.clone())
                 .collect();
             let children: Vec<Arc<GroupInner>> =
@@ -593,7 +614,7 @@ impl GroupInner {
             p.cancel(msg);
         }
         for c in children {
-            c.cancel(msg, true);
+            c.cancel(msg);
         }
         true
     }
@@ -615,7 +636,7 @@ impl GroupInner {
             st.cancelled.clone()
         };
         if let Some(msg) = cancel_now {
-            child.cancel(&msg, true);
+            child.cancel(&msg);
         }
     }
 
@@ -626,19 +647,18 @@ impl GroupInner {
                 drop(st);
                 pending.cancel("the group this call belongs to has already exited");
                 return;
-            } else if st.members.contains_key(&pending.id()) {
-                return;
-            } else {
-                st.members.insert(
-                    pending.id(),
-                    Member {
+            }
+            match st.members.entry(pending.id()) {
+                std::collections::btree_map::Entry::Occupied(_) => return,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Member {
                         pending: pending.clone(),
                         shielded,
                         callback: None,
-                    },
-                );
-                st.cancelled.clone().filter(|_| !shielded)
+                    });
+                }
             }
+            st.cancelled.clone().filter(|_| !shielded)
         };
         if let Some(msg) = cancel_with {
             pending.cancel(&msg);
@@ -675,7 +695,7 @@ impl GroupInner {
         };
         match cancel_msg {
             Some(msg) => {
-                self.cancel(&msg, false);
+                self.cancel(&msg);
             }
             None => self.wake(),
         }

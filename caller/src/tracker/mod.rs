@@ -14,8 +14,10 @@ use std::sync::{Arc, OnceLock, Weak};
 use crate::error::Error;
 use crate::sync::{lock, Mutex};
 
-fn live_groups() -> &'static Mutex<Vec<(u64, Weak<GroupInner>)>> {
-    static GROUPS: OnceLock<Mutex<Vec<(u64, Weak<GroupInner>)>>> = OnceLock::new();
+type LiveGroups = Mutex<Vec<(u64, Weak<GroupInner>)>>;
+
+fn live_groups() -> &'static LiveGroups {
+    static GROUPS: OnceLock<LiveGroups> = OnceLock::new();
     GROUPS.get_or_init(Default::default)
 }
 

@@ -1,0 +1,128 @@
+//! `queue_call`: per-function sequential queues.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use caller::{Caller, PendingManager};
+use support::LIMIT;
+
+type Log = Arc<Mutex<Vec<(usize, usize)>>>;
+
+struct Probe {
+    log: Log,
+    active: Arc<AtomicUsize>,
+    overlaps: Arc<AtomicUsize>,
+}
+
+async fn record((probe, thread, seq): (Arc<Probe>, usize, usize)) {
+    if probe.active.fetch_add(1, Ordering::SeqCst) != 0 {
+        probe.overlaps.fetch_add(1, Ordering::SeqCst);
+    }
+    tokio::task::yield_now().await;
+    probe.log.lock().unwrap().push((thread, seq));
+    probe.active.fetch_sub(1, Ordering::SeqCst);
+    if thread == 0 && seq == 1234 {
+        panic!("a queued call panics on purpose");
+    }
+}
+
+#[test]
+fn ten_thousand_calls_from_four_threads_run_in_order_one_at_a_time() {
+    let c = Caller::new_thread("queue").unwrap();
+    let probe = Arc::new(Probe {
+        log: Arc::default(),
+        active: Arc::default(),
+        overlaps: Arc::default(),
+    });
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (c, probe) = (c.clone(), probe.clone());
+            std::thread::spawn(move || {
+                for seq in 0..2500 {
+                    c.queue_call_async(record, (probe.clone(), t, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    support::eventually("all 10,000 queued calls running", || {
+        probe.log.lock().unwrap().len() == 10_000
+    });
+    assert_eq!(
+        probe.overlaps.load(Ordering::SeqCst),
+        0,
+        "queued calls overlapped"
+    );
+    let log = probe.log.lock().unwrap().clone();
+    for t in 0..4 {
+        let seqs: Vec<usize> = log
+            .iter()
+            .filter(|(th, _)| *th == t)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..2500).collect::<Vec<_>>(),
+            "thread {t}'s calls out of order"
+        );
+    }
+    assert!(c.queue_close(&record));
+    assert!(!c.queue_close(&record));
+    c.stop(true);
+}
+
+fn sync_append((log, n): (Arc<Mutex<Vec<u32>>>, u32)) -> Result<(), String> {
+    log.lock().unwrap().push(n);
+    if n == 2 {
+        return Err("an error is logged, not propagated".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn sync_queues_keep_order_with_other_calls_join_managers_and_end_on_stop() {
+    let c = Caller::new_thread("queue-sync").unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let m = PendingManager::new();
+    let guard = m.activate();
+    for n in 0..3 {
+        c.queue_call(sync_append, (log.clone(), n)).unwrap();
+        let l = log.clone();
+        drop(c.call_soon(move || l.lock().unwrap().push(100 + n)));
+    }
+    drop(guard);
+    c.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+    assert_eq!(*log.lock().unwrap(), [0, 100, 1, 101, 2, 102]);
+    let queue = c.queue_get(&sync_append).expect("the queue exists");
+    assert_eq!(
+        m.pendings(),
+        vec![queue.clone()],
+        "the queue's pending joins managers"
+    );
+    c.stop(true);
+    support::done(&queue, "the queue's pending after stop");
+    assert!(queue.cancelled());
+    assert!(
+        c.queue_call(sync_append, (log, 9)).is_err(),
+        "a stopped caller refuses"
+    );
+}
+
+#[test]
+fn cancelling_the_queue_pending_closes_the_queue() {
+    let c = Caller::new_thread("queue-cancel").unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    c.queue_call(sync_append, (log.clone(), 0)).unwrap();
+    let q = c.queue_get(&sync_append).unwrap();
+    assert!(q.cancel("no more"));
+    support::done(&q, "the cancelled queue");
+    assert!(c.queue_get(&sync_append).is_none());
+    // A new call starts a new queue.
+    c.queue_call(sync_append, (log, 1)).unwrap();
+    assert!(c.queue_get(&sync_append).is_some());
+    c.stop(true);
+}
