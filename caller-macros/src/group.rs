@@ -34,7 +34,7 @@ const NUMBERED: [&str; 4] = [
 
 impl Mode {
     fn parse_value(input: ParseStream<'_>) -> syn::Result<Mode> {
-        let expr: Expr = input.parse()?;
+        let expr = ungroup(input.parse()?);
         match &expr {
             Expr::Lit(l) => match &l.lit {
                 Lit::Int(i) => match i.base10_parse::<u8>() {
@@ -77,6 +77,15 @@ impl Mode {
     }
 }
 
+/// A value passed on by a `macro_rules!` `$x:expr` arrives wrapped in an invisible group:
+/// look inside, so that `mode = $m` checks the literal as if it were written here.
+fn ungroup(expr: Expr) -> Expr {
+    match expr {
+        Expr::Group(g) => ungroup(*g.expr),
+        other => other,
+    }
+}
+
 /// The timeout: a number of seconds (checked here) or a `Duration` expression.
 enum Timeout {
     Secs(Lit),
@@ -87,7 +96,7 @@ impl Timeout {
     fn parse_value(input: ParseStream<'_>) -> syn::Result<Timeout> {
         const HOW: &str = "`timeout` is a non-negative number of seconds (`timeout = 2.5`) or a \
                            `Duration` expression";
-        let expr: Expr = input.parse()?;
+        let expr = ungroup(input.parse()?);
         match expr {
             Expr::Lit(l) => match &l.lit {
                 Lit::Int(i) => {
@@ -187,7 +196,7 @@ impl Input {
         } else if lookahead.peek(kw::shield) {
             let key: kw::shield = input.parse()?;
             input.parse::<Token![=]>()?;
-            let expr: Expr = input.parse()?;
+            let expr = ungroup(input.parse()?);
             if let Expr::Lit(l) = &expr {
                 if !matches!(l.lit, Lit::Bool(_)) {
                     return Err(syn::Error::new(

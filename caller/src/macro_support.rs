@@ -6,7 +6,8 @@
 
 use std::future::Future;
 
-use crate::{CallOptions, Caller, CallerBuilder, Error, IntoJob, Pending};
+use crate::job::IntoJob;
+use crate::{CallOptions, Caller, CallerBuilder, Error, Pending};
 
 /// A type an `#[on_thread]` or `#[queued]` function can take: it moves to another thread.
 #[diagnostic::on_unimplemented(

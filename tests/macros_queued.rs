@@ -1,0 +1,149 @@
+//! `#[caller::queued]`: calls return at once, bodies run one at a time in call order (also
+//! from several threads), errors and panics are logged and never stop the queue.
+
+mod support;
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::ThreadId;
+
+use caller::Caller;
+
+/// Set while a `record` body runs: two at once would be a bug.
+static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+#[caller::queued]
+fn record(ticket: usize, done: mpsc::Sender<(usize, bool)>) {
+    let overlapped = IN_FLIGHT.swap(true, Ordering::SeqCst);
+    std::thread::yield_now();
+    IN_FLIGHT.store(false, Ordering::SeqCst);
+    done.send((ticket, overlapped)).expect("the test listens");
+}
+
+#[test]
+fn calls_from_several_threads_run_one_at_a_time_in_call_order() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 50;
+    let (tx, rx) = mpsc::channel();
+    // The lock makes "call order" well defined across threads: tickets are taken and the
+    // call made while holding it.
+    let order = Arc::new(Mutex::new(0usize));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (tx, order) = (tx.clone(), order.clone());
+            std::thread::spawn(move || {
+                for _ in 0..PER_THREAD {
+                    let mut next = order.lock().unwrap();
+                    record(*next, tx.clone());
+                    *next += 1;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a calling thread finished");
+    }
+    for want in 0..THREADS * PER_THREAD {
+        let (got, overlapped) = support::recv(&rx, &format!("queued call {want} running"));
+        assert_eq!(got, want, "queued calls run in call order");
+        assert!(!overlapped, "queued call {got} ran while another one did");
+    }
+}
+
+#[caller::queued]
+fn fallible(n: u32, done: mpsc::Sender<u32>) -> Result<(), String> {
+    done.send(n).expect("the test listens");
+    if n % 2 == 0 {
+        return Err(format!("{n} is even"));
+    }
+    Ok(())
+}
+
+#[caller::queued]
+fn panicky(n: u32, done: mpsc::Sender<u32>) {
+    done.send(n).expect("the test listens");
+    if n == 1 {
+        panic!("queued body panics on purpose");
+    }
+}
+
+#[test]
+fn errors_and_panics_do_not_stop_the_queue() {
+    let (tx, rx) = mpsc::channel();
+    for n in 0..4 {
+        fallible(n, tx.clone());
+    }
+    for n in 0..4 {
+        assert_eq!(support::recv(&rx, &format!("fallible call {n}")), n);
+    }
+    for n in 0..3 {
+        panicky(n, tx.clone());
+    }
+    for n in 0..3 {
+        assert_eq!(support::recv(&rx, &format!("call {n} after a panic")), n);
+    }
+}
+
+/// The async body holds an `Rc` across an `.await`: it stays on the queue's thread.
+#[caller::queued]
+async fn async_record(n: u32, done: mpsc::Sender<(u32, ThreadId)>) {
+    let local = Rc::new(n);
+    caller::sleep(std::time::Duration::from_millis(u64::from(3 - n % 3))).await;
+    done.send((*local, std::thread::current().id()))
+        .expect("the test listens");
+}
+
+#[test]
+fn async_bodies_run_one_at_a_time_in_call_order() {
+    let (tx, rx) = mpsc::channel();
+    for n in 0..9 {
+        async_record(n, tx.clone());
+    }
+    let queues = caller::queue_caller().expect("the queue caller runs");
+    for n in 0..9 {
+        // The later calls sleep less: only the queue keeps them in order.
+        let (got, thread) = support::recv(&rx, &format!("async queued call {n}"));
+        assert_eq!(got, n);
+        assert_eq!(thread, queues.thread().id(), "ran on the queue caller");
+    }
+}
+
+#[caller::queued(caller = &target)]
+fn on_target(target: Caller, done: mpsc::Sender<ThreadId>) {
+    let _ = &target;
+    done.send(std::thread::current().id())
+        .expect("the test listens");
+}
+
+#[test]
+fn caller_key_chooses_the_queue_thread() {
+    let c = Caller::new_thread("macro-queue-target").expect("a caller thread");
+    let (tx, rx) = mpsc::channel();
+    on_target(c.clone(), tx);
+    assert_eq!(
+        support::recv(&rx, "the call on the given caller"),
+        c.thread().id()
+    );
+    c.stop(true);
+}
+
+#[caller::queued]
+fn generic<T: std::fmt::Debug + Send + 'static>(
+    value: T,
+    (a, mut b): (u8, u8),
+    done: mpsc::Sender<String>,
+) {
+    b += a;
+    done.send(format!("{value:?} {b}"))
+        .expect("the test listens");
+}
+
+#[test]
+fn generics_and_patterns() {
+    let (tx, rx) = mpsc::channel();
+    generic("x", (1, 2), tx.clone());
+    generic(5u8, (0, 0), tx);
+    assert_eq!(support::recv(&rx, "the first generic call"), "\"x\" 3");
+    assert_eq!(support::recv(&rx, "the second generic call"), "5 0");
+}
