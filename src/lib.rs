@@ -1,9 +1,12 @@
 //! Test harness crate: owns `examples/` and `tests/`, and compiles every Rust block of
 //! the README and the book as a doctest, so the guide cannot drift from the code.
 #![doc = include_str!("../README.md")]
+#![doc(test(attr(deny(warnings))))]
 
 /// The book's chapters, each compiled and run as doctests.
 pub mod book {
     #[doc = include_str!("../book/src/introduction.md")]
     pub mod introduction {}
+    #[doc = include_str!("../book/src/pending.md")]
+    pub mod pending {}
 }
