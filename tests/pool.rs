@@ -28,6 +28,8 @@ fn thread_ids(n: usize) -> HashSet<String> {
 fn workers_are_reused_and_idle_ones_stop() {
     PoolConfig::set_max_idle(3);
     PoolConfig::set_idle_shutdown(None);
+    // The crate's timer thread starts on first use and stays: start it before counting.
+    futures::executor::block_on(caller::sleep(Duration::from_millis(1)));
     let baseline = support::thread_count();
 
     let first = thread_ids(3);

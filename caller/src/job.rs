@@ -16,7 +16,8 @@
 //! logged, as an exception is in the seed.
 //!
 //! ```
-//! //! # fn main() -> Result<(), caller::Error> {
+//! use std::rc::Rc;
+//! # fn main() -> Result<(), caller::Error> {
 //! let worker = caller::Caller::builder().name("doc-job").spawn()?;
 //! // The future holds an `Rc`: it is not `Send`, and it does not have to be.
 //! let mut p = worker.call_soon(caller::job::future(|| async {
@@ -172,6 +173,13 @@ pub struct JobBuilder<T> {
     pub(crate) ctx: Context,
     pub(crate) span: tracing::Span,
     pub(crate) delay: Option<Duration>,
+    /// Poll inside the shared background tokio runtime (a tokio guest on a host caller).
+    pub(crate) guest: bool,
+}
+
+/// Enter the background tokio runtime when `guest` is set.
+fn enter_guest(guest: bool) -> Option<tokio::runtime::EnterGuard<'static>> {
+    guest.then(|| crate::backend::host::guest_runtime().enter())
 }
 
 /// A job ready to be sent to a caller. Not part of the public API.
@@ -264,6 +272,7 @@ where
             shared,
             mut ctx,
             span,
+            guest,
             ..
         } = b;
         if !shared.try_start() {
@@ -272,6 +281,7 @@ where
         let view = shared.view();
         let res = run_in_frame(&mut ctx, &view, || {
             let _enter = span.enter();
+            let _rt = enter_guest(guest);
             catch_unwind(AssertUnwindSafe(f))
         });
         finish(&shared, res, &span);
@@ -318,9 +328,9 @@ where
             None => self.run_now(),
             Some(d) => {
                 let this = *self;
-                tokio::task::spawn_local(async move {
+                crate::backend::spawn_local(async move {
                     let guard = FinishOnDrop(this.b.shared.clone());
-                    tokio::time::sleep(d).await;
+                    crate::timer::sleep(d).await;
                     this.run_now();
                     drop(guard);
                 });
@@ -354,7 +364,7 @@ where
         if counted {
             unstarted_add();
         }
-        tokio::task::spawn_local(run_async(b, f, counted));
+        crate::backend::spawn_local(run_async(b, f, counted));
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
@@ -393,13 +403,14 @@ where
         mut ctx,
         span,
         delay,
+        guest,
     } = b;
     let guard = FinishOnDrop(shared.clone());
     if counted {
         unstarted_done();
     }
     if let Some(d) = delay {
-        tokio::time::sleep(d).await;
+        crate::timer::sleep(d).await;
     }
     if !shared.try_start() {
         return;
@@ -407,6 +418,7 @@ where
     let view = shared.view();
     let made = run_in_frame(&mut ctx, &view, || {
         let _enter = span.enter();
+        let _rt = enter_guest(guest);
         catch_unwind(AssertUnwindSafe(f))
     });
     let res = match made {
@@ -423,6 +435,7 @@ where
                 }
                 run_in_frame(&mut ctx, &view, || {
                     let _enter = span.enter();
+                    let _rt = enter_guest(guest);
                     match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
                         Ok(Poll::Pending) => Poll::Pending,
                         Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),

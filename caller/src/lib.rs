@@ -39,6 +39,7 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+mod backend;
 mod caller;
 mod completion;
 mod context;
@@ -50,6 +51,7 @@ mod sync;
 mod timer;
 mod tracker;
 
+pub use crate::backend::HostLoop;
 pub use crate::caller::{
     to_thread, to_thread_async, to_thread_with, Backend, CallOptions, Caller, CallerBuilder,
     CallerId, CallerState, PoolConfig,

@@ -190,7 +190,7 @@ where
         lock(&queue.items).push_back(args);
         unstarted_add();
         if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
-            tokio::task::spawn_local(run_queue(queue.clone()));
+            crate::backend::spawn_local(run_queue(queue.clone()));
         } else if let Some(w) = lock(&queue.runner).take() {
             w.wake();
         }

@@ -76,12 +76,16 @@ pub enum Backend {
     /// A tokio current-thread runtime with a `LocalSet` (the default).
     #[default]
     Tokio,
+    /// Driven by the loop of a thread that something else owns (a GUI or game loop):
+    /// see [`CallerBuilder::host`] and [`HostLoop`](crate::HostLoop).
+    Host,
 }
 
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backend::Tokio => f.write_str("tokio"),
+            Backend::Host => f.write_str("host"),
         }
     }
 }
@@ -223,6 +227,11 @@ impl CallerBuilder {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn spawn(self) -> Result<Caller, Error> {
+        if self.backend == Backend::Host {
+            return Err(Error::invalid(
+                "a host caller runs on a thread its host owns: create it there with CallerBuilder::host",
+            ));
+        }
         if let Some(parent) = &self.parent {
             if parent.state() >= CallerState::Stopping {
                 return Err(Error::CallerStopped {
@@ -266,6 +275,11 @@ impl CallerBuilder {
     /// assert_eq!(out.unwrap(), 2);
     /// ```
     pub fn block_on<F: Future>(self, fut: F) -> Result<F::Output, Error> {
+        if self.backend == Backend::Host {
+            return Err(Error::invalid(
+                "block_on runs a tokio loop; a host caller is driven by CallerBuilder::host",
+            ));
+        }
         if let Some(existing) = Caller::current() {
             return Err(Error::invalid(format!(
                 "this thread already runs caller '{}': one caller per thread",
@@ -286,6 +300,42 @@ impl CallerBuilder {
         let _ = caller.inner.thread.set(thread);
         registry::insert(&caller);
         scheduler::run_here(caller, fut)
+    }
+
+    /// Make the current thread — one that its host owns, such as a GUI or game loop — a
+    /// caller driven by the host: `wake` is called (from any thread) whenever work
+    /// arrives, and the host answers by calling [`HostLoop::pump`](crate::HostLoop::pump)
+    /// from its own loop. The caller never blocks the thread. It is protected while the
+    /// returned loop lives (dropping the loop stops it). The backend must be
+    /// [`Backend::Host`]; see [`HostLoop`](crate::HostLoop) for an example.
+    ///
+    /// Errors: the backend is not `Host`; this thread already runs a caller.
+    pub fn host(self, wake: impl Fn() + Send + Sync + 'static) -> Result<crate::HostLoop, Error> {
+        if self.backend != Backend::Host {
+            return Err(Error::invalid(
+                "CallerBuilder::host needs .backend(Backend::Host)",
+            ));
+        }
+        if let Some(existing) = Caller::current() {
+            return Err(Error::invalid(format!(
+                "this thread already runs caller '{}': one caller per thread",
+                existing.name()
+            )));
+        }
+        let id = CallerId::current();
+        let thread = std::thread::current();
+        let name = self
+            .name
+            .clone()
+            .or_else(|| thread.name().map(str::to_owned))
+            .unwrap_or_else(|| format!("caller-{id}"));
+        let is_main = thread.name() == Some("main");
+        let mut opts = self;
+        opts.protected = true;
+        let caller = Caller::new_inner(id, name, &opts, is_main);
+        let _ = caller.inner.thread.set(thread);
+        registry::insert(&caller);
+        Ok(crate::HostLoop::start(caller, Box::new(wake)))
     }
 
     /// The current thread's running caller, checked against these options (the seed's
@@ -664,6 +714,14 @@ impl Caller {
         T: Send + 'static,
         J: IntoJob<T>,
     {
+        self.schedule(job, options, false)
+    }
+
+    fn schedule<T, J>(&self, job: J, options: CallOptions, guest: bool) -> Pending<T>
+    where
+        T: Send + 'static,
+        J: IntoJob<T>,
+    {
         let CallOptions {
             name,
             trackers,
@@ -695,6 +753,7 @@ impl Caller {
             ctx,
             span,
             delay,
+            guest,
         });
         if let Err(Msg::Run(r)) = self.inner.inbox.push(Msg::Run(built.0)) {
             r.refuse(&self.stop_reason());
@@ -819,9 +878,14 @@ impl Caller {
         pool::to_thread(crate::job::future(f), CallOptions::default())
     }
 
-    /// Run `job` with the given backend on this caller's thread. With this caller's own
-    /// backend it is [`call_soon`](Self::call_soon); another backend is an error (the
-    /// pending fails with `Error::Invalid`).
+    /// Run `job` with the given backend on this caller's thread.
+    ///
+    /// - `backend` is this caller's own: the same as [`call_soon`](Self::call_soon).
+    /// - [`Backend::Tokio`] on a [`Backend::Host`] caller: the job runs on the host's
+    ///   thread as a *guest*: every poll enters a shared background tokio runtime, so
+    ///   tokio timers and sockets work, and that runtime's driver wakes the job.
+    /// - Anything else (a host loop inside a tokio caller) is refused: the pending fails
+    ///   with `Error::Mismatch`.
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -838,16 +902,19 @@ impl Caller {
         T: Send + 'static,
         J: IntoJob<T>,
     {
-        if backend == self.inner.backend {
-            return self.call_soon(job);
+        match (self.inner.backend, backend) {
+            (own, asked) if own == asked => self.call_soon(job),
+            (Backend::Host, Backend::Tokio) => self.schedule(job, CallOptions::default(), true),
+            (own, asked) => {
+                let p = Pending::new();
+                p.set_error(Error::Mismatch {
+                    what: "backend",
+                    expected: asked.to_string(),
+                    found: own.to_string(),
+                });
+                p
+            }
         }
-        let p = Pending::new();
-        p.set_error(Error::Mismatch {
-            what: "backend",
-            expected: backend.to_string(),
-            found: self.inner.backend.to_string(),
-        });
-        p
     }
 }
 

@@ -112,7 +112,7 @@ fn build_runtime(caller: &Caller) -> Result<tokio::runtime::Runtime, Error> {
 }
 
 /// Mark the loop as started (unless a stop came first).
-fn mark_started(caller: &Caller) {
+pub(crate) fn mark_started(caller: &Caller) {
     let _ = caller
         .inner
         .state
@@ -180,11 +180,11 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
 /// Wait until every async call spawned so far has been polled once.
 async fn wait_started() {
     while unstarted() > 0 {
-        tokio::task::yield_now().await;
+        crate::backend::yield_now().await;
     }
 }
 
-async fn scheduler(caller: Caller) {
+pub(crate) async fn scheduler(caller: Caller) {
     let inbox = &caller.inner.inbox;
     let mut batch = VecDeque::new();
     'outer: loop {
@@ -231,19 +231,24 @@ async fn scheduler(caller: Caller) {
     }
 }
 
-/// Cancel everything left: what is still queued (never started) and every running task
-/// (dropped here, on the caller's own thread, by dropping the `LocalSet`).
-fn shutdown(caller: &Caller, local: tokio::task::LocalSet, rt: &tokio::runtime::Runtime) {
+/// Refuse what is still queued (it never started).
+pub(crate) fn refuse_leftovers(caller: &Caller) {
     let reason = caller.stop_reason();
     for msg in caller.inner.inbox.close() {
         msg.refuse(&reason);
     }
+}
+
+/// Cancel everything left: what is still queued (never started) and every running task
+/// (dropped here, on the caller's own thread, by dropping the `LocalSet`).
+fn shutdown(caller: &Caller, local: tokio::task::LocalSet, rt: &tokio::runtime::Runtime) {
+    refuse_leftovers(caller);
     let _enter = rt.enter();
     drop(local);
 }
 
 /// Leave the registry and the parent, and signal `stopped`.
-fn finish(caller: &Caller) {
+pub(crate) fn finish(caller: &Caller) {
     registry::remove(caller);
     if let Some(parent) = caller.parent() {
         lock(&parent.inner.children).retain(|c| c != caller);
