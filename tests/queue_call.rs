@@ -126,3 +126,21 @@ fn cancelling_the_queue_pending_closes_the_queue() {
     assert!(c.queue_get(&sync_append).is_some());
     c.stop(true);
 }
+
+async fn wait_for_gate(gate: caller::AnyPending) {
+    let _ = gate.wait_done(None).await;
+}
+
+/// Regression: an async queued call waiting behind a busy queue counted as "not started"
+/// work, so the caller's later sync calls waited (spinning) for the whole queue.
+#[test]
+fn a_busy_async_queue_does_not_hold_up_the_callers_other_calls() {
+    let c = Caller::new_thread("queue-busy").unwrap();
+    let gate = caller::Pending::<()>::new();
+    c.queue_call_async(wait_for_gate, gate.any()).unwrap();
+    c.queue_call_async(wait_for_gate, gate.any()).unwrap();
+    let mut other = c.call_soon(|| "not held up");
+    assert_eq!(other.wait_sync(Some(LIMIT)).unwrap(), "not held up");
+    gate.set_result(());
+    c.stop(true);
+}

@@ -62,7 +62,12 @@ enum Kind<F> {
 
 struct Queue<A, F> {
     kind: Kind<F>,
-    items: Mutex<VecDeque<A>>,
+    /// Arguments waiting for the async runner, each with whether it counts as unstarted
+    /// work (it does only if the runner was idle: then it starts at the runner's next
+    /// poll; behind a busy runner it waits for its queue, not for the caller).
+    items: Mutex<VecDeque<(A, bool)>>,
+    /// The async runner is waiting for items (touched only on the caller's thread).
+    runner_idle: AtomicBool,
     runner: Mutex<Option<Waker>>,
     runner_spawned: AtomicBool,
     closed: AtomicBool,
@@ -187,8 +192,14 @@ where
             tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
             return;
         }
-        lock(&queue.items).push_back(args);
-        unstarted_add();
+        let first = !queue.runner_spawned.load(Ordering::Acquire);
+        let counted = first || queue.runner_idle.load(Ordering::Acquire);
+        if counted {
+            unstarted_add();
+            // Later items behind this one wait for it, not for the caller.
+            queue.runner_idle.store(false, Ordering::Release);
+        }
+        lock(&queue.items).push_back((args, counted));
         if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
             crate::backend::spawn_local(run_queue(queue.clone()));
         } else if let Some(w) = lock(&queue.runner).take() {
@@ -222,6 +233,7 @@ where
             if queue.closed.load(Ordering::Acquire) {
                 return Poll::Ready(None);
             }
+            queue.runner_idle.store(true, Ordering::Release);
             *lock(&queue.runner) = Some(cx.waker().clone());
             // A push may have landed between the pop and storing the waker.
             if !lock(&queue.items).is_empty() || queue.closed.load(Ordering::Acquire) {
@@ -230,8 +242,11 @@ where
             Poll::Pending
         })
         .await;
-        let Some(args) = next else { break };
-        unstarted_done();
+        let Some((args, counted)) = next else { break };
+        queue.runner_idle.store(false, Ordering::Release);
+        if counted {
+            unstarted_done();
+        }
         if queue.closed.load(Ordering::Acquire) {
             continue;
         }
@@ -257,8 +272,10 @@ where
         queue.log(res);
     }
     // Closed: what is left never runs.
-    for _ in lock(&queue.items).drain(..) {
-        unstarted_done();
+    for (_, counted) in lock(&queue.items).drain(..) {
+        if counted {
+            unstarted_done();
+        }
     }
 }
 
@@ -294,6 +311,7 @@ impl Caller {
             items: Mutex::new(VecDeque::new()),
             runner: Mutex::new(None),
             runner_spawned: AtomicBool::new(false),
+            runner_idle: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             pending,
             ctx: Mutex::new(ctx),
