@@ -9,4 +9,6 @@ pub mod book {
     pub mod introduction {}
     #[doc = include_str!("../book/src/pending.md")]
     pub mod pending {}
+    #[doc = include_str!("../book/src/callers.md")]
+    pub mod callers {}
 }
