@@ -11,4 +11,6 @@ pub mod book {
     pub mod pending {}
     #[doc = include_str!("../book/src/callers.md")]
     pub mod callers {}
+    #[doc = include_str!("../book/src/pool.md")]
+    pub mod pool {}
 }
