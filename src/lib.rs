@@ -13,4 +13,6 @@ pub mod book {
     pub mod callers {}
     #[doc = include_str!("../book/src/pool.md")]
     pub mod pool {}
+    #[doc = include_str!("../book/src/queues.md")]
+    pub mod queues {}
 }
