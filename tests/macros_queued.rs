@@ -147,3 +147,30 @@ fn generics_and_patterns() {
     assert_eq!(support::recv(&rx, "the first generic call"), "\"x\" 3");
     assert_eq!(support::recv(&rx, "the second generic call"), "5 0");
 }
+
+struct Sink {
+    tag: &'static str,
+}
+
+impl Sink {
+    /// One queue for the method, shared by every `Sink`.
+    #[caller::queued]
+    fn push(self: Arc<Self>, n: u32, done: mpsc::Sender<String>) {
+        done.send(format!("{}{n}", self.tag))
+            .expect("the test listens");
+    }
+}
+
+#[test]
+fn methods_share_one_queue_in_call_order() {
+    let (tx, rx) = mpsc::channel();
+    let (a, b) = (Arc::new(Sink { tag: "a" }), Arc::new(Sink { tag: "b" }));
+    for n in 0..3 {
+        a.clone().push(n, tx.clone());
+        b.clone().push(n, tx.clone());
+    }
+    let got: Vec<String> = (0..6)
+        .map(|i| support::recv(&rx, &format!("queued method call {i}")))
+        .collect();
+    assert_eq!(got, ["a0", "b0", "a1", "b1", "a2", "b2"]);
+}

@@ -186,14 +186,14 @@ pub(crate) fn is_unit(ty: &Type) -> bool {
         || matches!(ty, Type::Paren(p) if is_unit(&p.elem))
 }
 
-/// The token that makes `ty` borrow something that may not outlive the call: a reference
-/// or a lifetime other than `'static`. Borrows inside `Fn(&T)` sugar and `fn(&T)` pointers
-/// are higher-ranked, so they are fine.
-pub(crate) fn borrowed_part(ty: &Type) -> Option<Span> {
+/// The part of `ty` that borrows something that may not outlive the call (to point an
+/// error at): a reference, or a lifetime other than `'static`. Borrows inside `Fn(&T)`
+/// sugar and `fn(&T)` pointers are higher-ranked, so they are fine.
+pub(crate) fn borrowed_part(ty: &Type) -> Option<TokenStream> {
     match ty {
         Type::Reference(r) => match &r.lifetime {
             Some(l) if l.ident == "static" => borrowed_part(&r.elem),
-            _ => Some(r.and_token.span),
+            _ => Some(r.to_token_stream()),
         },
         Type::Path(p) => {
             if let Some(q) = &p.qself {
@@ -214,10 +214,10 @@ pub(crate) fn borrowed_part(ty: &Type) -> Option<Span> {
     }
 }
 
-fn borrowed_in_path(path: &Path) -> Option<Span> {
+fn borrowed_in_path(path: &Path) -> Option<TokenStream> {
     path.segments.iter().find_map(|seg| match &seg.arguments {
         PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-            GenericArgument::Lifetime(l) if l.ident != "static" => Some(l.span()),
+            GenericArgument::Lifetime(l) if l.ident != "static" => Some(l.to_token_stream()),
             GenericArgument::Type(t) => borrowed_part(t),
             GenericArgument::AssocType(a) => borrowed_part(&a.ty),
             _ => None,
@@ -226,9 +226,11 @@ fn borrowed_in_path(path: &Path) -> Option<Span> {
     })
 }
 
-fn borrowed_in_bounds<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> Option<Span> {
+fn borrowed_in_bounds<'a>(
+    mut bounds: impl Iterator<Item = &'a TypeParamBound>,
+) -> Option<TokenStream> {
     bounds.find_map(|b| match b {
-        TypeParamBound::Lifetime(l) if l.ident != "static" => Some(l.span()),
+        TypeParamBound::Lifetime(l) if l.ident != "static" => Some(l.to_token_stream()),
         TypeParamBound::Trait(t) => borrowed_in_path(&t.path),
         _ => None,
     })
@@ -255,29 +257,20 @@ pub(crate) fn check_inputs(
     krate: &TokenStream,
     what: &str,
     why: &str,
-    allow_self: bool,
     errors: &mut Errors,
 ) -> Vec<TokenStream> {
     let mut checks = Vec::new();
     for input in &sig.inputs {
         match input {
             syn::FnArg::Receiver(r) => {
-                if !allow_self {
-                    errors.push(syn::Error::new(
-                        r.span(),
-                        format!(
-                            "{what} functions cannot take `self`: {why}; pass the value as an \
-                             ordinary argument"
-                        ),
-                    ));
-                } else if r.reference.is_some() || borrowed_part(&r.ty).is_some() {
+                if r.reference.is_some() || borrowed_part(&r.ty).is_some() {
                     let shown = match (&r.reference, &r.mutability) {
                         (Some(_), Some(_)) => "`&mut self`",
                         (Some(_), None) => "`&self`",
                         _ => "a borrowed `self`",
                     };
-                    errors.push(syn::Error::new(
-                        r.span(),
+                    errors.push(syn::Error::new_spanned(
+                        r,
                         format!(
                             "{what} methods cannot take {shown}: {why}, so it cannot borrow; \
                              take `self` or `self: Arc<Self>`"
@@ -296,9 +289,9 @@ pub(crate) fn check_inputs(
             }
             syn::FnArg::Typed(pt) => {
                 let ty = &*pt.ty;
-                if let Some(span) = borrowed_part(ty) {
-                    errors.push(syn::Error::new(
-                        span,
+                if let Some(part) = borrowed_part(ty) {
+                    errors.push(syn::Error::new_spanned(
+                        part,
                         format!(
                             "{what} arguments cannot borrow: {why}; pass an owned value \
                              (`String` rather than `&str`, a clone, an `Arc`)"

@@ -132,10 +132,13 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             ),
         ));
     }
+    let mut func = func;
     if let Kind::Test = kind {
-        if let Some(attr) = func.attrs.iter().find(|a| a.path().is_ident("test")) {
-            errors.push(syn::Error::new(
-                attr.span(),
+        if let Some(i) = func.attrs.iter().position(|a| a.path().is_ident("test")) {
+            // Reported, and dropped so that the test is not declared twice.
+            let attr = func.attrs.remove(i);
+            errors.push(syn::Error::new_spanned(
+                attr,
                 "remove this `#[test]`: #[caller::test] already makes the function a test",
             ));
         }
@@ -145,8 +148,8 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             Kind::Main => "the program starts it with nothing to pass",
             Kind::Test => "the test harness calls it with nothing to pass",
         };
-        errors.push(syn::Error::new(
-            func.sig.inputs.span(),
+        errors.push(syn::Error::new_spanned(
+            &func.sig.inputs,
             format!("{what} functions take no arguments: {why}"),
         ));
         return errors.emit(expand_stub(&config, func));

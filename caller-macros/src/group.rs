@@ -7,7 +7,6 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
 use syn::{Block, Expr, Lit, Path, Token, UnOp};
 
 use crate::config::{self, kw, Errors, Slot};
@@ -51,8 +50,8 @@ impl Mode {
                     format!("`mode` takes a number or a name; expected one of: {MODES}"),
                 )),
             },
-            Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Err(syn::Error::new(
-                u.op.span(),
+            Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Err(syn::Error::new_spanned(
+                u,
                 format!("`mode` is 0, 1, 2 or 3 (or a name); expected one of: {MODES}"),
             )),
             Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
@@ -115,8 +114,8 @@ impl Timeout {
                 }
                 other => Err(syn::Error::new(other.span(), HOW)),
             },
-            Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Err(syn::Error::new(
-                u.op.span(),
+            Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Err(syn::Error::new_spanned(
+                u,
                 format!("{HOW}; a negative timeout has no meaning"),
             )),
             other => Ok(Timeout::Expr(other)),

@@ -62,17 +62,18 @@ mod queued;
 /// // becomes
 ///
 /// pub fn load(id: u32) -> ::caller::Pending<User> {
-///     ::caller::__private::assert_send_arg::<u32>();                     // errors at `u32`
-///     ::caller::__private::assert_send_return::<Result<User, DbError>>();
-///     ::caller::__private::schedule(
+///     ::caller::__private::assert_send_arg::<u32>();          // a non-Send argument: error here
+///     ::caller::__private::try_call_async::<User, _, _, _>(   // a non-Send value: error at `User`
 ///         ::caller::__private::named_caller("db"),
-///         ::caller::job::try_future(async move || -> Result<User, DbError> { /* body */ }),
 ///         ::caller::CallOptions::new().name("load"),
+///         async move || -> Result<User, DbError> { /* body */ },
 ///     )
 /// }
 /// ```
-/// Without a target it is `::caller::to_thread_with(job, options)`; a sync body is a
-/// `move ||` closure (or `job::try_sync(..)`), an async one `job::future(async move || ..)`.
+/// The `__private` helpers are one-liners over the public API: `call` schedules a sync
+/// closure, `call_async` wraps it in `job::future`, `try_call` / `try_call_async` in
+/// `job::try_sync` / `job::try_future`; the target is `pool()` (`to_thread_with`),
+/// `main_caller()`, `named_caller(..)` or `on(EXPR)` (then `caller.schedule_call`).
 ///
 /// # Compile errors
 ///
@@ -93,8 +94,8 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The function returns `()` or `Result<(), E>` (`E: Display`): an `Err`, or a panic, is
 /// logged with `tracing` and never stops the queue. The call itself always returns `()`.
-/// Arguments move into the queue, so they must be owned and `Send`. Methods taking `self`
-/// are not supported: the queue belongs to the function, not to a value.
+/// Arguments (and `self`, by value or `Arc<Self>`) move into the queue, so they must be
+/// owned and `Send`. A method's queue belongs to the method, shared by every value.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -126,15 +127,17 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn log(line: String, level: u8) {
 ///     ::caller::__private::assert_send_arg::<String>();
 ///     ::caller::__private::assert_send_arg::<u8>();
-///     ::caller::__private::enqueue(
-///         ::caller::queue_caller(),
-///         "log",
-///         |(line, level,): (String, u8,)| { /* body */ },  // captures nothing: the queue's key
-///         (line, level,),
-///     )
+///     ::caller::__private::enqueue(::caller::queue_caller(), "log", move || { /* body */ })
 /// }
 /// ```
-/// An `async fn` uses `enqueue_async` and an `async move |..|` closure.
+/// `enqueue(target, name, job)` is `caller.queue_call(|job: J| job(), job)`: the queue is
+/// keyed by that closure's type, distinct for each function `J`. An `async fn` uses
+/// `enqueue_async` (`queue_call_async`) and an `async move ||` closure.
+///
+/// # Compile errors
+///
+/// A return type other than `()` / `Result<(), E>`, a borrowed argument or `&self`, an
+/// argument that is not `Send`, an unknown or repeated key.
 #[proc_macro_attribute]
 pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
     queued::expand(args.into(), item.into()).into()

@@ -149,12 +149,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
     // Validate the signature; a mistake there gives the stub below, not the real call.
     let mut sig_errors = Errors::default();
-    let mut checks =
-        config::check_inputs(&func.sig, &config.krate, WHAT, WHY, true, &mut sig_errors);
+    let checks = config::check_inputs(&func.sig, &config.krate, WHAT, WHY, &mut sig_errors);
     if let ReturnType::Type(_, ty) = &func.sig.output {
         if config::has_impl_trait(ty) {
-            errors.push(syn::Error::new(
-                ty.span(),
+            errors.push(syn::Error::new_spanned(
+                ty,
                 format!(
                     "{WHAT} cannot return `impl Trait`: the value is sent back in a \
                      `Pending<T>`, so name its type (or box it)"
@@ -162,16 +161,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
             return errors.emit(item);
         }
-        if let Some(span) = config::borrowed_part(ty) {
-            sig_errors.push(syn::Error::new(
-                span,
+        if let Some(part) = config::borrowed_part(ty) {
+            sig_errors.push(syn::Error::new_spanned(
+                part,
                 format!("{WHAT} cannot return a borrow: {WHY}; return an owned value"),
             ));
-        } else {
-            let krate = &config.krate;
-            checks.push(quote_spanned! {ty.span()=>
-                #krate::__private::assert_send_return::<#ty>();
-            });
         }
     }
     if !sig_errors.is_empty() {
@@ -181,17 +175,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     errors.emit(expand_fn(&config, func, checks))
 }
 
-/// The value type of the pending and the job the body becomes.
+/// What the body becomes.
 struct Body {
+    /// The pending's value type.
     value: syn::Type,
-    job: TokenStream,
+    /// The `__private` function that schedules it, and how many of its type parameters
+    /// follow the value type.
+    helper: (&'static str, usize),
+    /// The body as a closure (`move || -> R { .. }`, `async move || -> R { .. }`).
+    closure: TokenStream,
 }
 
-/// Turn the body into a job: a closure (sync), `job::future` (async), or `job::try_sync` /
-/// `job::try_future` when the function returns `Result<T, E>` (then an `Err` is a failure of
+/// Turn the body into a closure for `call` (sync), `call_async`, or `try_call` /
+/// `try_call_async` when the function returns `Result<T, E>` (then an `Err` is a failure of
 /// the pending and the value type is `T`).
-fn body(config: &Config, func: &ItemFn) -> Body {
-    let krate = &config.krate;
+fn body(func: &ItemFn) -> Body {
     let ItemFn { sig, block, .. } = func;
     let output = &sig.output;
     let ret = config::return_type(output);
@@ -201,23 +199,16 @@ fn body(config: &Config, func: &ItemFn) -> Body {
     } else {
         quote!(move || #output #block)
     };
-    match (config::result_ok_type(&ret), is_async) {
-        (Some(ok), false) => Body {
-            value: ok.clone(),
-            job: quote!(#krate::job::try_sync(#closure)),
-        },
-        (Some(ok), true) => Body {
-            value: ok.clone(),
-            job: quote!(#krate::job::try_future(#closure)),
-        },
-        (None, false) => Body {
-            value: ret,
-            job: closure,
-        },
-        (None, true) => Body {
-            value: ret,
-            job: quote!(#krate::job::future(#closure)),
-        },
+    let (value, helper) = match (config::result_ok_type(&ret), is_async) {
+        (Some(ok), false) => (ok.clone(), ("try_call", 2)),
+        (Some(ok), true) => (ok.clone(), ("try_call_async", 3)),
+        (None, false) => (ret, ("call", 1)),
+        (None, true) => (ret, ("call_async", 2)),
+    };
+    Body {
+        value,
+        helper,
+        closure,
     }
 }
 
@@ -232,38 +223,48 @@ fn outer_signature(config: &Config, sig: &syn::Signature, value: &syn::Type) -> 
 
 fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenStream {
     let krate = &config.krate;
-    let Body { value, job } = body(config, &func);
+    let Body {
+        value,
+        helper: (helper, rest),
+        closure,
+    } = body(&func);
     let ItemFn {
         attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
     let name = sig.ident.unraw().to_string();
     let options = quote!(#krate::CallOptions::new().name(#name));
-    let call = match &config.target {
-        Target::Pool => quote!(#krate::to_thread_with(#job, #options)),
-        Target::Main => quote! {
-            #krate::__private::schedule(#krate::__private::main_caller(), #job, #options)
-        },
-        Target::Name(name) => quote! {
-            #krate::__private::schedule(#krate::__private::named_caller(#name), #job, #options)
-        },
+    // The value type is named in the turbofish: a non-`Send` one is then one error, in our
+    // words, at the user's return type.
+    let helper = syn::Ident::new(helper, Span::call_site());
+    let infer = (0..rest).map(|_| quote!(_));
+    let value_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    let call = quote_spanned! {value_span=> #krate::__private::#helper::<#value, #(#infer),*> };
+    let (resolve, at) = match &config.target {
+        Target::Pool => (TokenStream::new(), quote!(#krate::__private::pool())),
+        Target::Main => (TokenStream::new(), quote!(#krate::__private::main_caller())),
+        Target::Name(name) => (
+            TokenStream::new(),
+            quote!(#krate::__private::named_caller(#name)),
+        ),
         Target::Caller(expr) => {
-            // Resolved first (it may borrow an argument that the job then moves).
+            // Resolved first: it may borrow an argument that the closure then moves.
             let target = syn::Ident::new("__caller_target", Span::mixed_site());
             let resolve = quote_spanned! {expr.span()=>
-                #krate::__private::Target::into_caller(#expr)
+                let #target = #krate::__private::on(#expr);
             };
-            quote! {
-                let #target = #resolve;
-                #krate::__private::schedule(#target, #job, #options)
-            }
+            (resolve, quote!(#target))
         }
     };
     quote! {
         #(#attrs)*
         #vis #outer {
             #(#checks)*
-            #call
+            #resolve
+            #call(#at, #options, #closure)
         }
     }
 }
@@ -271,20 +272,11 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
 /// What a function with a signature error expands to: the signature it would have had
 /// (so that callers type-check) and its body type-checked in place, never scheduled.
 fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
-    let Body { value, .. } = body(config, &func);
+    let Body { value, closure, .. } = body(&func);
     let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
+        attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
-    let output = &sig.output;
-    let closure = if sig.asyncness.is_some() {
-        quote!(async move || #output #block)
-    } else {
-        quote!(move || #output #block)
-    };
     quote! {
         #(#attrs)*
         #vis #outer {

@@ -5,11 +5,11 @@
 //! expand ([`expand_fn`], reading only the final [`Config`]).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, ItemFn, Pat, Path, ReturnType, Token};
+use syn::{Expr, ItemFn, Path, ReturnType, Token};
 
 use crate::config::{self, kw, Errors, Slot};
 
@@ -86,7 +86,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut sig_errors = Errors::default();
-    let checks = config::check_inputs(&func.sig, &config.krate, WHAT, WHY, false, &mut sig_errors);
+    let checks = config::check_inputs(&func.sig, &config.krate, WHAT, WHY, &mut sig_errors);
     if let ReturnType::Type(_, ty) = &func.sig.output {
         let unit_result = config::result_ok_type(ty).is_some_and(config::is_unit);
         if !config::is_unit(ty) && !unit_result {
@@ -107,46 +107,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     errors.emit(expand_fn(&config, func, checks))
 }
 
-/// The arguments in the three places they appear: the outer signature (plain names), the
-/// tuple handed to the queue, and the closure's tuple pattern and type.
-struct Inputs {
-    outer: Vec<FnArg>,
-    values: Vec<TokenStream>,
-    patterns: Vec<Pat>,
-    types: Vec<TokenStream>,
-}
-
-fn split_inputs(sig: &syn::Signature) -> Inputs {
-    let mut out = Inputs {
-        outer: Vec::new(),
-        values: Vec::new(),
-        patterns: Vec::new(),
-        types: Vec::new(),
-    };
-    for (i, input) in sig.inputs.iter().enumerate() {
-        let FnArg::Typed(pt) = input else {
-            continue; // receivers are rejected before expansion
-        };
-        // The outer function only hands the value on: a plain name, without `mut`.
-        let name = match &*pt.pat {
-            Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
-            _ => format_ident!("__caller_arg{}", i, span = Span::mixed_site()),
-        };
-        let mut outer = pt.clone();
-        outer.pat = Box::new(syn::parse_quote!(#name));
-        out.outer.push(FnArg::Typed(outer));
-        out.values.push(quote!(#name));
-        out.patterns.push((*pt.pat).clone());
-        let ty = &pt.ty;
-        out.types.push(if config::has_impl_trait(ty) {
-            quote!(_)
-        } else {
-            quote!(#ty)
-        });
-    }
-    out
-}
-
 fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenStream {
     let krate = &config.krate;
     let ItemFn {
@@ -155,31 +115,24 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         sig,
         block,
     } = func;
-    let Inputs {
-        outer,
-        values,
-        patterns,
-        types,
-    } = split_inputs(&sig);
     let name = sig.ident.unraw().to_string();
     let output = &sig.output;
-    let is_async = sig.asyncness.is_some();
-
-    // A closure that captures nothing: the queue is keyed by its type, so every call of
-    // this function (per generic instantiation) shares one queue.
-    let func = if is_async {
-        quote!(async move |(#(#patterns,)*): (#(#types,)*)| #output #block)
+    // The body moves the arguments in, like #[on_thread]; the queue is keyed by this
+    // closure's type, so every call of this function (per generic instantiation) shares one.
+    let (enqueue, job) = if sig.asyncness.is_some() {
+        (
+            quote!(#krate::__private::enqueue_async),
+            quote!(async move || #output #block),
+        )
     } else {
-        quote!(|(#(#patterns,)*): (#(#types,)*)| #output #block)
-    };
-    let enqueue = if is_async {
-        quote!(#krate::__private::enqueue_async)
-    } else {
-        quote!(#krate::__private::enqueue)
+        (
+            quote!(#krate::__private::enqueue),
+            quote!(move || #output #block),
+        )
     };
     let (resolve, target) = match &config.caller {
         Some(expr) => {
-            // Resolved first (it may borrow an argument that the call then moves).
+            // Resolved first: it may borrow an argument that the body then moves.
             let target = syn::Ident::new("__caller_target", Span::mixed_site());
             let resolve = quote_spanned! {expr.span()=>
                 let #target = #krate::__private::Target::into_caller(#expr);
@@ -188,17 +141,15 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         }
         None => (TokenStream::new(), quote!(#krate::queue_caller())),
     };
-
-    let mut outer_sig = sig.clone();
-    outer_sig.asyncness = None;
-    outer_sig.output = ReturnType::Default;
-    outer_sig.inputs = outer.into_iter().collect();
+    let mut outer = sig.clone();
+    outer.asyncness = None;
+    outer.output = ReturnType::Default;
     quote! {
         #(#attrs)*
-        #vis #outer_sig {
+        #vis #outer {
             #(#checks)*
             #resolve
-            #enqueue(#target, #name, #func, (#(#values,)*))
+            #enqueue(#target, #name, #job)
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use crate::job::IntoJob;
-use crate::{CallOptions, Caller, CallerBuilder, Error, Pending};
+use crate::{BoxError, CallOptions, Caller, CallerBuilder, Error, Pending};
 
 /// A type an `#[on_thread]` or `#[queued]` function can take: it moves to another thread.
 #[diagnostic::on_unimplemented(
@@ -21,6 +21,8 @@ pub trait SendArg {}
 impl<T: ?Sized + Send> SendArg for T {}
 
 /// A type an `#[on_thread]` function can return: it comes back from another thread.
+/// Generated code names the value type in the turbofish of [`call`] and friends, so a
+/// non-`Send` one is a single error, in these words, at the user's return type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent back from the thread that runs this call",
     label = "this return type is not `Send`",
@@ -28,7 +30,7 @@ impl<T: ?Sized + Send> SendArg for T {}
             on it, on any thread: return a `Send` type (keep thread-confined values on their \
             thread and return what the caller needs)"
 )]
-pub trait SendReturn {}
+pub trait SendReturn: Send {}
 impl<T: ?Sized + Send> SendReturn for T {}
 
 /// Compile-time check that an argument type is `Send` (spanned on the user's type).
@@ -38,10 +40,6 @@ pub fn assert_send_arg<T: ?Sized + SendArg>() {}
 /// [`assert_send_arg`] for an `impl Trait` argument, which cannot be named.
 #[inline(always)]
 pub fn assert_send_arg_val<T: ?Sized + SendArg>(_: &T) {}
-
-/// Compile-time check that the return type is `Send` (spanned on the user's type).
-#[inline(always)]
-pub fn assert_send_return<T: ?Sized + SendReturn>() {}
 
 /// What `caller = EXPR` may give.
 #[diagnostic::on_unimplemented(
@@ -79,19 +77,40 @@ impl Target for Result<Caller, Error> {
     }
 }
 
+/// Where an `#[on_thread]` call runs.
+#[derive(Debug)]
+pub enum Where {
+    /// A pooled worker ([`to_thread_with`](crate::to_thread_with)).
+    Pool,
+    /// This caller, or why there is none (the pending fails with it).
+    Caller(Result<Caller, Error>),
+}
+
+/// `#[on_thread]`: a pooled worker.
+pub fn pool() -> Where {
+    Where::Pool
+}
+
+/// `#[on_thread(caller = EXPR)]`: the caller `EXPR` gives.
+pub fn on<C: Target>(target: C) -> Where {
+    Where::Caller(target.into_caller())
+}
+
 /// `#[on_thread(main)]`: the main thread's caller.
-pub fn main_caller() -> Result<Caller, Error> {
-    Caller::main_thread().ok_or_else(|| Error::Invalid {
-        message: "#[on_thread(main)]: the main thread runs no caller; start the program with \
+pub fn main_caller() -> Where {
+    Where::Caller(Caller::main_thread().ok_or_else(|| {
+        Error::Invalid {
+            message: "#[on_thread(main)]: the main thread runs no caller; start the program with \
                   #[caller::main] (or Caller::builder().block_on on the main thread)"
-            .into(),
-    })
+                .into(),
+        }
+    }))
 }
 
 /// `#[on_thread(name = "..")]`: the child of that name of the current caller (the current
 /// caller itself if it has that name), or else of the main thread's caller.
-pub fn named_caller(name: &str) -> Result<Caller, Error> {
-    match Caller::current().or_else(Caller::main_thread) {
+pub fn named_caller(name: &str) -> Where {
+    Where::Caller(match Caller::current().or_else(Caller::main_thread) {
         Some(c) if c.name() == name => Ok(c),
         Some(c) => c.get(name),
         None => Err(Error::Invalid {
@@ -101,24 +120,64 @@ pub fn named_caller(name: &str) -> Result<Caller, Error> {
                  (e.g. under #[caller::main])"
             ),
         }),
-    }
+    })
 }
 
-/// Schedule `job` on `target`, or give a pending that already holds why it cannot run.
-pub fn schedule<C, T, J>(target: C, job: J, options: CallOptions) -> Pending<T>
+fn schedule<T, J>(at: Where, options: CallOptions, job: J) -> Pending<T>
 where
-    C: Target,
     T: Send + 'static,
     J: IntoJob<T>,
 {
-    match target.into_caller() {
-        Ok(caller) => caller.schedule_call(job, options),
-        Err(err) => {
+    match at {
+        Where::Pool => crate::to_thread_with(job, options),
+        Where::Caller(Ok(caller)) => caller.schedule_call(job, options),
+        Where::Caller(Err(err)) => {
             let pending = Pending::new();
             pending.set_error(err);
             pending
         }
     }
+}
+
+/// A sync `#[on_thread]` body.
+pub fn call<T, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    schedule(at, options, f)
+}
+
+/// An async `#[on_thread]` body ([`job::future`](crate::job::future)).
+pub fn call_async<T, F, Fut>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    schedule(at, options, crate::job::future(f))
+}
+
+/// A sync `#[on_thread]` body returning `Result` ([`job::try_sync`](crate::job::try_sync)).
+pub fn try_call<T, E, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    schedule(at, options, crate::job::try_sync(f))
+}
+
+/// An async `#[on_thread]` body returning `Result`
+/// ([`job::try_future`](crate::job::try_future)).
+pub fn try_call_async<T, E, F, Fut>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + 'static,
+{
+    schedule(at, options, crate::job::try_future(f))
 }
 
 /// `#[caller::main]` / `#[caller::test]`: run `fut` with this thread as a caller.
@@ -129,33 +188,36 @@ pub fn entry<F: Future>(builder: CallerBuilder, fut: F) -> F::Output {
     }
 }
 
-/// `#[queued]`: put `args` on `func`'s queue on `target`. A call that cannot be queued
-/// (no caller, caller stopped) is logged and dropped: the function returns `()`.
-pub fn enqueue<C, F, A, R>(target: C, name: &str, func: F, args: A)
+/// `#[queued]`: queue `job` (the body, holding the arguments) on `target`. The queue is
+/// keyed by the type of the closure below, which is distinct for each `J`, that is for each
+/// function (and generic instantiation). A call that cannot be queued (no caller, caller
+/// stopped) is logged and dropped: the function returns `()`.
+pub fn enqueue<C, J, R>(target: C, name: &str, job: J)
 where
     C: Target,
-    F: Fn(A) -> R + Send + Sync + 'static,
-    A: Send + 'static,
+    J: FnOnce() -> R + Send + 'static,
     R: crate::QueueResult,
 {
-    if let Err(err) = target.into_caller().and_then(|c| c.queue_call(func, args)) {
+    let queued = target
+        .into_caller()
+        .and_then(|c| c.queue_call(|job: J| job(), job));
+    if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }
 }
 
-/// [`enqueue`] for an `async fn`.
-pub fn enqueue_async<C, F, A, Fut, R>(target: C, name: &str, func: F, args: A)
+/// [`enqueue`] for an `async fn`: the future is built and run on the queue's thread.
+pub fn enqueue_async<C, J, Fut, R>(target: C, name: &str, job: J)
 where
     C: Target,
-    F: Fn(A) -> Fut + Send + Sync + 'static,
-    A: Send + 'static,
+    J: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
     R: crate::QueueResult,
 {
-    if let Err(err) = target
+    let queued = target
         .into_caller()
-        .and_then(|c| c.queue_call_async(func, args))
-    {
+        .and_then(|c| c.queue_call_async(|job: J| job(), job));
+    if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }
 }

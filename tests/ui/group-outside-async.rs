@@ -1,0 +1,7 @@
+fn run() {
+    let _ = caller::pending_group!(mode = 1, { 1 });
+}
+
+fn main() {
+    run();
+}

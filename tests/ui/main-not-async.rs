@@ -1,0 +1,4 @@
+#[caller::main]
+fn main() {
+    println!("hello");
+}

@@ -1,0 +1,4 @@
+#[caller::main]
+async fn main(args: Vec<String>) {
+    println!("{args:?}");
+}

@@ -1,0 +1,8 @@
+#[caller::queued(name = "log")]
+fn log(line: String) {
+    println!("{line}");
+}
+
+fn main() {
+    log("hello".to_owned());
+}

@@ -1,0 +1,5 @@
+#[caller::test]
+#[test]
+async fn twice() {}
+
+fn main() {}
