@@ -15,4 +15,6 @@ pub mod book {
     pub mod pool {}
     #[doc = include_str!("../book/src/queues.md")]
     pub mod queues {}
+    #[doc = include_str!("../book/src/completion.md")]
+    pub mod completion {}
 }
