@@ -183,7 +183,7 @@ async fn keys_in_any_order_and_shield() {
 
 #[caller::test]
 async fn the_body_may_borrow_locals_and_its_value_comes_out() {
-    let words = vec!["a".to_owned(), "b".to_owned()];
+    let words: Vec<String> = ["a", "b"].map(String::from).into();
     let joined = caller::pending_group!({ words.join("+") })
         .expect("a group without members exits")
         .expect("the body finished");

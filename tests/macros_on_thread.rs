@@ -135,7 +135,8 @@ async fn parse_async(text: String) -> Result<u8, std::num::ParseIntError> {
     if text.is_empty() {
         return Ok(0);
     }
-    Ok(text.parse::<u8>()?)
+    let n = text.parse::<u8>()?;
+    Ok(n)
 }
 
 #[test]
