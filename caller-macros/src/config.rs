@@ -313,3 +313,54 @@ pub(crate) fn check_inputs(
     }
     checks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(s: &str) -> Type {
+        syn::parse_str(s).expect("a type")
+    }
+
+    #[test]
+    fn borrowed_part_finds_references_and_lifetimes() {
+        for borrowed in [
+            "&str",
+            "&mut Vec<u8>",
+            "&'a str",
+            "Cow<'a, str>",
+            "Vec<&u8>",
+            "(u8, &u8)",
+            "[&u8; 2]",
+            "Box<dyn Fn(u8) + 'a>",
+            "Ref<'_, u8>",
+        ] {
+            assert!(borrowed_part(&ty(borrowed)).is_some(), "{borrowed}");
+        }
+        for owned in [
+            "String",
+            "&'static str",
+            "Vec<&'static [u8]>",
+            "Box<dyn Fn(&str) -> usize + Send>",
+            "impl FnOnce(&str) + Send + 'static",
+            "fn(&u8) -> u8",
+            "Arc<Self>",
+        ] {
+            assert!(borrowed_part(&ty(owned)).is_none(), "{owned}");
+        }
+    }
+
+    #[test]
+    fn result_ok_type_reads_results_and_aliases() {
+        let ok = |s: &str| result_ok_type(&ty(s)).map(|t| t.to_token_stream().to_string());
+        assert_eq!(ok("Result<u8, E>").as_deref(), Some("u8"));
+        assert_eq!(
+            ok("std::io::Result<Vec<u8>>").as_deref(),
+            Some("Vec < u8 >")
+        );
+        assert_eq!(ok("Result<(), String>").as_deref(), Some("()"));
+        assert_eq!(ok("Option<u8>"), None);
+        assert_eq!(ok("fmt::Result"), None);
+        assert!(is_unit(&ty("()")) && !is_unit(&ty("u8")));
+    }
+}
