@@ -17,4 +17,6 @@ pub mod book {
     pub mod queues {}
     #[doc = include_str!("../book/src/completion.md")]
     pub mod completion {}
+    #[doc = include_str!("../book/src/groups.md")]
+    pub mod groups {}
 }
