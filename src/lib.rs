@@ -19,4 +19,6 @@ pub mod book {
     pub mod completion {}
     #[doc = include_str!("../book/src/groups.md")]
     pub mod groups {}
+    #[doc = include_str!("../book/src/macros.md")]
+    pub mod macros {}
 }
