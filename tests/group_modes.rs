@@ -85,7 +85,7 @@ fn run_case(host: &Caller, named: &Caller, mode: GroupMode, outcome: Outcome, wh
                             spawn(wh, &h, &n, || -> u32 { panic!("member panics on purpose") })
                         }
                         Outcome::Cancelled => {
-                            spawn(wh, &h, &n, job::future(|| std::future::pending::<u32>()))
+                            spawn(wh, &h, &n, job::future(std::future::pending::<u32>))
                         }
                     };
                     let sibling: Pending<&str> = spawn(

@@ -108,9 +108,13 @@ pub fn main_caller() -> Where {
 }
 
 /// `#[on_thread(name = "..")]`: the child of that name of the current caller (the current
-/// caller itself if it has that name), or else of the main thread's caller.
+/// caller itself if it has that name), or else (on a plain thread or a pooled worker) of
+/// the main thread's caller.
 pub fn named_caller(name: &str) -> Where {
-    Where::Caller(match Caller::current().or_else(Caller::main_thread) {
+    // A pooled worker stops when idle: its children would not last, so use the main
+    // thread's caller instead.
+    let current = Caller::current().filter(|c| !c.is_pooled());
+    Where::Caller(match current.or_else(Caller::main_thread) {
         Some(c) if c.name() == name => Ok(c),
         Some(c) => c.get(name),
         None => Err(Error::Invalid {

@@ -546,6 +546,19 @@ impl Caller {
         self.state() == CallerState::Running
     }
 
+    /// Whether this caller is a worker of the [`to_thread`](Self::to_thread) pool (it may
+    /// stop when idle, so it is no place for long-lived children).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let on_worker = caller::to_thread(|| caller::Caller::current().unwrap().is_pooled());
+    /// assert!(on_worker.wait_sync(None)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn is_pooled(&self) -> bool {
+        self.inner.pooled.load(Ordering::Acquire)
+    }
+
     /// The caller that created this one with [`get`](Self::get), if any.
     pub fn parent(&self) -> Option<Caller> {
         self.inner
