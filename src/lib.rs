@@ -21,4 +21,6 @@ pub mod book {
     pub mod groups {}
     #[doc = include_str!("../book/src/macros.md")]
     pub mod macros {}
+    #[doc = include_str!("../book/src/seed-mapping.md")]
+    pub mod seed_mapping {}
 }
