@@ -23,4 +23,6 @@ pub mod book {
     pub mod macros {}
     #[doc = include_str!("../book/src/seed-mapping.md")]
     pub mod seed_mapping {}
+    #[doc = include_str!("../book/src/design-notes.md")]
+    pub mod design_notes {}
 }
