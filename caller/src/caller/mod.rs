@@ -551,7 +551,7 @@ impl Caller {
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
-    /// let on_worker = caller::to_thread(|| caller::Caller::current().unwrap().is_pooled());
+    /// let mut on_worker = caller::to_thread(|| caller::Caller::current().unwrap().is_pooled());
     /// assert!(on_worker.wait_sync(None)?);
     /// # Ok(()) }
     /// ```
