@@ -25,4 +25,6 @@ pub mod book {
     pub mod seed_mapping {}
     #[doc = include_str!("../book/src/design-notes.md")]
     pub mod design_notes {}
+    #[doc = include_str!("../book/src/performance.md")]
+    pub mod performance {}
 }
