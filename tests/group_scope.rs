@@ -244,3 +244,29 @@ fn a_member_added_after_exit_is_cancelled_at_once() {
     group.add(&late);
     assert!(late.cancelled());
 }
+
+#[test]
+fn try_run_returns_the_bodys_error_unchanged_in_every_mode() {
+    for mode in [
+        GroupMode::IgnoreCancelled,
+        GroupMode::CancelAndRaise,
+        GroupMode::CancelQuietly,
+        GroupMode::Raise,
+        GroupMode::Supervisor,
+    ] {
+        let member: Arc<Mutex<Option<AnyPending>>> = Arc::default();
+        let m = member.clone();
+        let out = block_on(PendingGroup::new(mode).try_run(async move {
+            let p = caller::to_thread_async(std::future::pending::<()>);
+            *m.lock().unwrap() = Some(p.any());
+            "x".parse::<u8>()
+        }));
+        match out {
+            Ok(Some(Err(e))) => assert_eq!(e.to_string(), "invalid digit found in string"),
+            other => panic!("{mode:?}: the body's error did not come out unchanged: {other:?}"),
+        }
+        let p = member.lock().unwrap().clone().unwrap();
+        support::done(&p, "the member of a group whose body failed");
+        assert!(p.cancelled(), "{mode:?}: members are cancelled");
+    }
+}

@@ -328,8 +328,10 @@ where
             None => self.run_now(),
             Some(d) => {
                 let this = *self;
+                // Made before the spawn: a task dropped before its first poll (the caller
+                // stopped) must still finish its pending.
+                let guard = FinishOnDrop(this.b.shared.clone());
                 crate::backend::spawn_local(async move {
-                    let guard = FinishOnDrop(this.b.shared.clone());
                     crate::timer::sleep(d).await;
                     this.run_now();
                     drop(guard);
@@ -364,7 +366,11 @@ where
         if counted {
             unstarted_add();
         }
-        crate::backend::spawn_local(run_async(b, f, counted));
+        // Regression ("nothing is lost"): the guard used to be made inside the task, so a
+        // task dropped before its first poll by a stopping caller left its pending
+        // unfinished forever. It is made here and moved into the task.
+        let guard = FinishOnDrop(b.shared.clone());
+        crate::backend::spawn_local(run_async(b, f, counted, guard));
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
@@ -392,7 +398,7 @@ impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     }
 }
 
-async fn run_async<T, F, Fut>(b: JobBuilder<T>, f: F, counted: bool)
+async fn run_async<T, F, Fut>(b: JobBuilder<T>, f: F, counted: bool, guard: FinishOnDrop<T>)
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + 'static,
@@ -405,7 +411,6 @@ where
         delay,
         guest,
     } = b;
-    let guard = FinishOnDrop(shared.clone());
     if counted {
         unstarted_done();
     }

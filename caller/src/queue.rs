@@ -336,8 +336,10 @@ impl Caller {
     /// (`Err` results) and panics are logged with tracing and never stop the queue.
     ///
     /// The queue is keyed by the *type* of `func`: use a function item (or one closure
-    /// expression) per queue. It is created by the first call, runs in that call's
-    /// context, joins managers only (never groups), and ends on
+    /// expression) per queue. The first call's `func` is the one the queue keeps: a
+    /// closure's captured state in later calls is ignored, so pass state in `args`. The
+    /// queue is created by the first call, runs in that call's context, joins managers
+    /// only (never groups), and ends on
     /// [`queue_close`](Self::queue_close) or when the caller stops.
     ///
     /// `Err(CallerStopped)` if the caller no longer accepts calls.

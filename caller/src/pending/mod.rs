@@ -479,6 +479,9 @@ impl AnyPending {
 
     /// `true` once the pending holds its outcome. Never goes back to `false`.
     ///
+    /// `done()` turns true just before the done callbacks run; the waits
+    /// ([`wait_done`](Self::wait_done), `.await`, `wait_sync`) return only after them.
+    ///
     /// ```
     /// let p = caller::Pending::new();
     /// assert!(!p.done());

@@ -395,7 +395,7 @@ impl PendingGroup {
 
     /// [`run`](Self::run) for a body returning `Result`: an `Err` from the body cancels
     /// every member (bounded by `cancellation_timeout`) and comes out unchanged as
-    /// `Ok(Some(Err(e)))`.
+    /// `Ok(Some(Err(e)))`, whatever the mode and whatever the members did.
     ///
     /// ```
     /// let g = caller::PendingGroup::new(Default::default());
@@ -450,6 +450,7 @@ impl PendingGroup {
         let mut deadline = inner.timeout.map(Sleep::new);
         let mut body = std::pin::pin!(Some(body));
         let mut output = None;
+        let mut body_err = false;
         let mut drain_limit: Option<Sleep> = None;
 
         let abandoned = std::future::poll_fn(|cx| {
@@ -471,6 +472,7 @@ impl PendingGroup {
                         Poll::Ready(out) => {
                             body.set(None);
                             if body_failed(&out) {
+                                body_err = true;
                                 inner.cancel("the group's body failed");
                             }
                             output = Some(out);
@@ -514,6 +516,10 @@ impl PendingGroup {
                 still_running = ?abandoned,
                 "the group gave up waiting for members after its cancellation timeout"
             );
+        }
+        if body_err {
+            // The body's own error comes out unchanged, whatever the mode.
+            return Ok(output);
         }
         if !failures.is_empty() || !abandoned.is_empty() {
             return Err(Error::Group(Arc::new(GroupError {
