@@ -280,25 +280,7 @@ impl CallerBuilder {
                 "block_on runs a tokio loop; a host caller is driven by CallerBuilder::host",
             ));
         }
-        if let Some(existing) = Caller::current() {
-            return Err(Error::invalid(format!(
-                "this thread already runs caller '{}': one caller per thread",
-                existing.name()
-            )));
-        }
-        let id = CallerId::current();
-        let thread = std::thread::current();
-        let name = self
-            .name
-            .clone()
-            .or_else(|| thread.name().map(str::to_owned))
-            .unwrap_or_else(|| format!("caller-{id}"));
-        let is_main = thread.name() == Some("main");
-        let mut opts = self;
-        opts.protected = true;
-        let caller = Caller::new_inner(id, name, &opts, is_main);
-        let _ = caller.inner.thread.set(thread);
-        registry::insert(&caller);
+        let caller = self.register_here()?;
         scheduler::run_here(caller, fut)
     }
 
@@ -316,6 +298,14 @@ impl CallerBuilder {
                 "CallerBuilder::host needs .backend(Backend::Host)",
             ));
         }
+        let caller = self.register_here()?;
+        Ok(crate::HostLoop::start(caller, Box::new(wake)))
+    }
+
+    /// Register a caller for the current thread (protected while its loop is entered),
+    /// named after the thread unless a name was given; the main thread's caller is
+    /// [`Caller::main_thread`].
+    fn register_here(self) -> Result<Caller, Error> {
         if let Some(existing) = Caller::current() {
             return Err(Error::invalid(format!(
                 "this thread already runs caller '{}': one caller per thread",
@@ -335,7 +325,7 @@ impl CallerBuilder {
         let caller = Caller::new_inner(id, name, &opts, is_main);
         let _ = caller.inner.thread.set(thread);
         registry::insert(&caller);
-        Ok(crate::HostLoop::start(caller, Box::new(wake)))
+        Ok(caller)
     }
 
     /// The current thread's running caller, checked against these options (the seed's

@@ -391,27 +391,24 @@ impl<T: Send + 'static> Shared<T> {
 
     /// Take the outcome; `None` if not done.
     fn take(&self) -> Option<Result<T, Error>> {
-        if !self.header.is_done() {
-            return None;
-        }
-        let st = self.header.lock();
-        Some(match &st.outcome {
-            Outcome::Value => lock(&self.value).take().ok_or(Error::Taken),
-            Outcome::Error(e) => Err(e.clone()),
-            Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
-        })
+        self.outcome(Option::take)
     }
 
     fn peek(&self) -> Option<Result<T, Error>>
     where
         T: Clone,
     {
+        self.outcome(|slot| slot.clone())
+    }
+
+    /// The outcome if done, the value read out of its slot by `read`.
+    fn outcome(&self, read: impl FnOnce(&mut Option<T>) -> Option<T>) -> Option<Result<T, Error>> {
         if !self.header.is_done() {
             return None;
         }
         let st = self.header.lock();
         Some(match &st.outcome {
-            Outcome::Value => lock(&self.value).clone().ok_or(Error::Taken),
+            Outcome::Value => read(&mut lock(&self.value)).ok_or(Error::Taken),
             Outcome::Error(e) => Err(e.clone()),
             Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
         })
