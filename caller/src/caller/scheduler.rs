@@ -10,13 +10,16 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use super::{registry, Caller, CallerState};
 use crate::context::set_loop;
 use crate::error::{panic_message, Error};
 use crate::job::{unstarted, Runnable};
-use crate::sync::{lock, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
 
 pub(crate) enum Msg {
     Run(Box<dyn Runnable>),
@@ -101,14 +104,206 @@ impl Inbox {
     }
 }
 
-fn build_runtime(caller: &Caller) -> Result<tokio::runtime::Runtime, Error> {
+fn build_runtime(caller: &Caller, wake: &Arc<LoopWake>) -> Result<tokio::runtime::Runtime, Error> {
+    let spin = Arc::new(Spin::new(wake.clone()));
+    let after = spin.clone();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(move || spin.before_park())
+        .on_thread_unpark(move || after.after_unpark())
         .build()
         .map_err(|e| {
             tracing::error!(caller = %caller.name(), error = %e, "cannot build the caller's runtime");
             Error::invalid(format!("cannot build a tokio runtime: {e}"))
         })
+}
+
+// ---------------------------------------------------------------------------------------
+// Spinning before the loop parks
+// ---------------------------------------------------------------------------------------
+//
+// Waking a thread that sleeps costs a system call on the waking side and, on many
+// machines, tens of microseconds before the sleeper runs again. When calls arrive one
+// after another (a round trip from another thread, a queue fed in bursts), the loop is
+// better off spinning for a few microseconds before it parks. The spin is:
+//
+// - **bounded**: at most `SPIN_MAX`, then the loop parks as before;
+// - **adaptive**, as the halt polling of KVM: the budget starts at `SPIN_START`; when the
+//   loop parked and was woken within `SPIN_MAX` (a spin would have caught the wake-up),
+//   the budget doubles; when it slept longer, it halves, down to zero. An idle caller
+//   therefore stops spinning after a few long sleeps;
+// - **off on one core** (`available_parallelism() == 1`, which honours `taskset`): there
+//   the thread that would wake us cannot run while we spin;
+// - **complete**: it watches every wake-up of the loop (the inbox, a timer or I/O task, a
+//   pending from another thread), not only the inbox, because the loop's own future is
+//   polled with a [`LoopWake`] waker. While the loop spins, a wake-up only sets a flag,
+//   so the waking thread makes no system call either.
+
+/// The longest the loop spins before it parks.
+const SPIN_MAX: Duration = Duration::from_micros(50);
+/// The first budget, and the smallest nonzero one.
+const SPIN_START: Duration = Duration::from_micros(5);
+
+/// The waker the loop's future is polled with: it records every wake-up, and forwards it
+/// to the runtime unless the loop is spinning (then the spinner forwards it itself).
+pub(crate) struct LoopWake {
+    woken: AtomicBool,
+    spinning: AtomicBool,
+    runtime: Mutex<Option<Waker>>,
+}
+
+impl LoopWake {
+    fn new() -> Arc<Self> {
+        Arc::new(LoopWake {
+            woken: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
+            runtime: Mutex::new(None),
+        })
+    }
+
+    fn forward(&self) {
+        // Wake outside the lock: the wake-up may switch to the loop's thread at once, and
+        // the loop's own wake-ups come here too.
+        let runtime = lock(&self.runtime).clone();
+        if let Some(w) = runtime {
+            w.wake();
+        }
+    }
+}
+
+impl Wake for LoopWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.spinning.load(Ordering::SeqCst) {
+            self.forward();
+        }
+    }
+}
+
+/// Polls `fut` with the [`LoopWake`] waker.
+struct Watched<F> {
+    fut: F,
+    wake: Arc<LoopWake>,
+    waker: Waker,
+    runtime: Option<Waker>,
+}
+
+impl<F: Future + Unpin> Future for Watched<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if !this
+            .runtime
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            this.runtime = Some(cx.waker().clone());
+            *lock(&this.wake.runtime) = Some(cx.waker().clone());
+        }
+        // Wake-ups from here on are new work for the next park to notice.
+        this.wake.woken.store(false, Ordering::SeqCst);
+        Pin::new(&mut this.fut).poll(&mut Context::from_waker(&this.waker))
+    }
+}
+
+/// Run `fut` on `local` inside `rt`, watched by `wake` (what `LocalSet::block_on` does).
+fn block_on_watched<F: Future>(
+    rt: &tokio::runtime::Runtime,
+    local: &tokio::task::LocalSet,
+    wake: &Arc<LoopWake>,
+    fut: F,
+) -> F::Output {
+    rt.block_on(Watched {
+        fut: Box::pin(local.run_until(fut)),
+        wake: wake.clone(),
+        waker: Waker::from(wake.clone()),
+        runtime: None,
+    })
+}
+
+/// The adaptive spin, run by the runtime's park hooks on the loop's thread.
+struct Spin {
+    wake: Arc<LoopWake>,
+    enabled: bool,
+    /// The current budget in nanoseconds (only the loop's thread touches these).
+    budget_ns: AtomicU64,
+    /// When the loop parked after a spin that found nothing (ns since `epoch`), or 0.
+    parked_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Spin {
+    fn new(wake: Arc<LoopWake>) -> Self {
+        Spin {
+            wake,
+            enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            budget_ns: AtomicU64::new(SPIN_START.as_nanos() as u64),
+            parked_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Called when the runtime has nothing to run and is about to park.
+    fn before_park(&self) {
+        self.parked_at.store(0, Ordering::Relaxed);
+        if !self.enabled || self.wake.woken.load(Ordering::SeqCst) {
+            return;
+        }
+        let budget = self.budget_ns.load(Ordering::Relaxed);
+        let start = Instant::now();
+        if budget > 0 {
+            self.wake.spinning.store(true, Ordering::SeqCst);
+            let budget = Duration::from_nanos(budget);
+            'spin: loop {
+                for _ in 0..32 {
+                    if self.wake.woken.load(Ordering::Acquire) {
+                        break 'spin;
+                    }
+                    std::hint::spin_loop();
+                }
+                if start.elapsed() >= budget {
+                    break;
+                }
+            }
+            self.wake.spinning.store(false, Ordering::SeqCst);
+            // A wake-up seen while spinning (or racing with the end of the spin) was not
+            // forwarded by the waker: forward it here, on the loop's thread (no syscall).
+            if self.wake.woken.load(Ordering::SeqCst) {
+                self.wake.forward();
+                return;
+            }
+        }
+        self.parked_at.store(self.now_ns(), Ordering::Relaxed);
+    }
+
+    /// Called when the runtime wakes from a park: adapt the budget to how long it slept.
+    fn after_unpark(&self) {
+        let parked_at = self.parked_at.swap(0, Ordering::Relaxed);
+        if parked_at == 0 {
+            return;
+        }
+        let slept = self.now_ns().saturating_sub(parked_at);
+        let budget = self.budget_ns.load(Ordering::Relaxed);
+        let max = SPIN_MAX.as_nanos() as u64;
+        let next = if slept <= max {
+            // A longer spin would have caught this wake-up.
+            (budget * 2).clamp(SPIN_START.as_nanos() as u64, max)
+        } else if budget / 2 < SPIN_START.as_nanos() as u64 {
+            0
+        } else {
+            budget / 2
+        };
+        self.budget_ns.store(next, Ordering::Relaxed);
+    }
 }
 
 /// Mark the loop as started (unless a stop came first).
@@ -124,7 +319,8 @@ pub(crate) fn mark_started(caller: &Caller) {
 /// The body of a new-thread caller.
 pub(super) fn run_thread(caller: Caller) {
     registry::adopt_thread_id(caller.id());
-    let rt = match build_runtime(&caller) {
+    let wake = LoopWake::new();
+    let rt = match build_runtime(&caller, &wake) {
         Ok(rt) => rt,
         Err(_) => {
             caller.stop(true);
@@ -136,7 +332,7 @@ pub(super) fn run_thread(caller: Caller) {
     let prev = set_loop(Some(caller.id()));
     crate::job::unstarted_reset();
     mark_started(&caller);
-    local.block_on(&rt, scheduler(caller.clone()));
+    block_on_watched(&rt, &local, &wake, scheduler(caller.clone()));
     shutdown(&caller, local, &rt);
     drop(rt);
     set_loop(prev);
@@ -145,7 +341,8 @@ pub(super) fn run_thread(caller: Caller) {
 
 /// The body of a caller entered on the current thread for the life of `fut`.
 pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, Error> {
-    let rt = match build_runtime(&caller) {
+    let wake = LoopWake::new();
+    let rt = match build_runtime(&caller, &wake) {
         Ok(rt) => rt,
         Err(e) => {
             caller.stop(true);
@@ -158,7 +355,7 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     crate::job::unstarted_reset();
     mark_started(&caller);
     let mut sched = local.spawn_local(scheduler(caller.clone()));
-    let out = local.block_on(&rt, async {
+    let out = block_on_watched(&rt, &local, &wake, async {
         let fut = std::pin::pin!(fut);
         match futures::future::select(fut, &mut sched).await {
             futures::future::Either::Left((out, _)) => Ok(out),
@@ -169,7 +366,7 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     });
     caller.stop(true);
     // Let the loop finish its stop sequence (children first).
-    let _ = local.block_on(&rt, sched);
+    let _ = block_on_watched(&rt, &local, &wake, sched);
     shutdown(&caller, local, &rt);
     drop(rt);
     set_loop(prev);
