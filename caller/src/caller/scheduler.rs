@@ -7,11 +7,12 @@
 //! the `LocalSet`. Inline work first waits until every async call spawned before it has
 //! been polled once, so calls from one thread *start* in the order they were scheduled.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -146,10 +147,16 @@ const SPIN_START: Duration = Duration::from_micros(5);
 
 /// The waker the loop's future is polled with: it records every wake-up, and forwards it
 /// to the runtime unless the loop is spinning (then the spinner forwards it itself).
-pub(crate) struct LoopWake {
+struct LoopWake {
+    /// Set by a wake-up, cleared when the loop's future is polled (as tokio's own flag).
     woken: AtomicBool,
     spinning: AtomicBool,
-    runtime: Mutex<Option<Waker>>,
+    /// The runtime's waker. It is the same for every poll of one runtime, so it is kept
+    /// in a `OnceLock` and read without a lock; should it ever change, `changed` holds
+    /// the new one and `use_changed` says so.
+    runtime: OnceLock<Waker>,
+    changed: Mutex<Option<Waker>>,
+    use_changed: AtomicBool,
 }
 
 impl LoopWake {
@@ -157,16 +164,39 @@ impl LoopWake {
         Arc::new(LoopWake {
             woken: AtomicBool::new(false),
             spinning: AtomicBool::new(false),
-            runtime: Mutex::new(None),
+            runtime: OnceLock::new(),
+            changed: Mutex::new(None),
+            use_changed: AtomicBool::new(false),
         })
     }
 
+    /// Remember the runtime's waker (called by the loop's thread at each poll).
+    fn set_runtime(&self, waker: &Waker) {
+        match self.runtime.get() {
+            None => {
+                let _ = self.runtime.set(waker.clone());
+            }
+            Some(w) if w.will_wake(waker) && !self.use_changed.load(Ordering::Relaxed) => {}
+            Some(_) => {
+                let mut changed = lock(&self.changed);
+                if !changed.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *changed = Some(waker.clone());
+                }
+                self.use_changed.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    #[inline]
     fn forward(&self) {
-        // Wake outside the lock: the wake-up may switch to the loop's thread at once, and
-        // the loop's own wake-ups come here too.
-        let runtime = lock(&self.runtime).clone();
-        if let Some(w) = runtime {
-            w.wake();
+        if self.use_changed.load(Ordering::Acquire) {
+            // Wake outside the lock: the wake-up may switch to the loop's thread at once.
+            let changed = lock(&self.changed).clone();
+            if let Some(w) = changed {
+                w.wake();
+            }
+        } else if let Some(w) = self.runtime.get() {
+            w.wake_by_ref();
         }
     }
 }
@@ -177,11 +207,23 @@ impl Wake for LoopWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
-        if !self.spinning.load(Ordering::SeqCst) {
+        if ON_LOOP.with(Cell::get) == Arc::as_ptr(self) as usize {
+            // A wake-up from the loop's own thread happens while the loop runs, never
+            // while it spins: the runtime's own flag is enough, and no park follows.
+            self.forward();
+            return;
+        }
+        // Only the first wake-up since the last poll needs forwarding: it either reached
+        // the runtime, or the spinner saw it and forwards it when it stops spinning.
+        if !self.woken.swap(true, Ordering::SeqCst) && !self.spinning.load(Ordering::SeqCst) {
             self.forward();
         }
     }
+}
+
+thread_local! {
+    /// The [`LoopWake`] of the loop running on this thread (its address), or 0.
+    static ON_LOOP: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Polls `fut` with the [`LoopWake`] waker.
@@ -189,7 +231,8 @@ struct Watched<F> {
     fut: F,
     wake: Arc<LoopWake>,
     waker: Waker,
-    runtime: Option<Waker>,
+    /// The runtime's waker last handed to `wake`.
+    seen: Option<Waker>,
 }
 
 impl<F: Future + Unpin> Future for Watched<F> {
@@ -197,16 +240,15 @@ impl<F: Future + Unpin> Future for Watched<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        if !this
-            .runtime
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            this.runtime = Some(cx.waker().clone());
-            *lock(&this.wake.runtime) = Some(cx.waker().clone());
+        if !this.seen.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.wake.set_runtime(cx.waker());
+            this.seen = Some(cx.waker().clone());
         }
-        // Wake-ups from here on are new work for the next park to notice.
-        this.wake.woken.store(false, Ordering::SeqCst);
+        // Wake-ups from here on are new work for the next park to notice. The swap
+        // acquires what the wakers published before their wake-up.
+        if this.wake.woken.load(Ordering::Relaxed) {
+            this.wake.woken.swap(false, Ordering::AcqRel);
+        }
         Pin::new(&mut this.fut).poll(&mut Context::from_waker(&this.waker))
     }
 }
@@ -218,11 +260,19 @@ fn block_on_watched<F: Future>(
     wake: &Arc<LoopWake>,
     fut: F,
 ) -> F::Output {
+    let prev = ON_LOOP.with(|l| l.replace(Arc::as_ptr(wake) as usize));
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_LOOP.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(prev);
     rt.block_on(Watched {
         fut: Box::pin(local.run_until(fut)),
         wake: wake.clone(),
         waker: Waker::from(wake.clone()),
-        runtime: None,
+        seen: None,
     })
 }
 
