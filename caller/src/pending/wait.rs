@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,20 @@ use crate::timer::Sleep;
 /// thread that will finish the pending instead of burning it.
 const SPIN_HINTS: u32 = 64;
 const SPIN_YIELDS: u32 = 24;
+
+/// Spin hints are pointless when this thread may only use one core (`taskset`, a cgroup
+/// limit): the thread that finishes the pending cannot run while we spin. Then only the
+/// yields remain.
+fn spin_hints() -> u32 {
+    static ONE_CORE: OnceLock<bool> = OnceLock::new();
+    let one = *ONE_CORE
+        .get_or_init(|| std::thread::available_parallelism().map_or(true, |n| n.get() == 1));
+    if one {
+        0
+    } else {
+        SPIN_HINTS
+    }
+}
 
 /// Block until `h` is done, or `timeout` passes (`Err(TimedOut)`), or blocking would
 /// deadlock (`Err(WouldDeadlock)`).
@@ -33,11 +48,12 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     let start = Instant::now();
     let deadline = timeout.map(|t| start + t);
     if timeout != Some(Duration::ZERO) {
-        for i in 0..SPIN_HINTS + SPIN_YIELDS {
+        let hints = spin_hints();
+        for i in 0..hints + SPIN_YIELDS {
             if h.flags.load(Ordering::Acquire) & SETTLED != 0 {
                 return Ok(());
             }
-            if i < SPIN_HINTS {
+            if i < hints {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
