@@ -170,18 +170,16 @@ impl LoopWake {
         })
     }
 
-    /// Remember the runtime's waker (called by the loop's thread at each poll).
+    /// Remember the runtime's waker (called by the loop's thread when it differs from the
+    /// one it last saw).
     fn set_runtime(&self, waker: &Waker) {
         match self.runtime.get() {
             None => {
                 let _ = self.runtime.set(waker.clone());
             }
-            Some(w) if w.will_wake(waker) && !self.use_changed.load(Ordering::Relaxed) => {}
+            Some(w) if same_waker(w, waker) && !self.use_changed.load(Ordering::Relaxed) => {}
             Some(_) => {
-                let mut changed = lock(&self.changed);
-                if !changed.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                    *changed = Some(waker.clone());
-                }
+                *lock(&self.changed) = Some(waker.clone());
                 self.use_changed.store(true, Ordering::Release);
             }
         }
@@ -226,6 +224,13 @@ thread_local! {
     static ON_LOOP: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Whether two wakers wake the same thing. `Waker::will_wake` also compares vtable
+/// addresses, which differ between codegen units for tokio's runtime waker (its
+/// `waker_ref` and its clones): it would say "no" at every poll.
+fn same_waker(a: &Waker, b: &Waker) -> bool {
+    a.data() == b.data()
+}
+
 /// Polls `fut` with the [`LoopWake`] waker.
 struct Watched<F> {
     fut: F,
@@ -240,7 +245,11 @@ impl<F: Future + Unpin> Future for Watched<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        if !this.seen.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !this
+            .seen
+            .as_ref()
+            .is_some_and(|w| same_waker(w, cx.waker()))
+        {
             this.wake.set_runtime(cx.waker());
             this.seen = Some(cx.waker().clone());
         }
