@@ -58,7 +58,7 @@ const SETTLED: u8 = 8;
 
 /// Identifies a done callback so that it can be removed again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CallbackId(u64);
+pub struct CallbackId(u32);
 
 type Callback = Box<dyn FnOnce(&AnyPending) + Send + 'static>;
 type Canceller = Box<dyn FnOnce(&str) + Send + 'static>;
@@ -117,20 +117,45 @@ impl Metadata {
 enum Outcome {
     Unset,
     Value,
-    Error(Error),
+    /// Boxed: most pendings end with a value, and the box keeps `State` small.
+    Error(Box<Error>),
 }
 
 struct State {
     outcome: Outcome,
-    cancel_msg: String,
     wakers: Vec<Option<Waker>>,
-    free_wakers: Vec<usize>,
-    sync_waiters: u32,
-    callbacks: Vec<(u64, Callback)>,
-    next_callback: u64,
-    canceller: Option<Canceller>,
+    callbacks: Vec<(u32, Callback)>,
     runner: Option<Waker>,
+    sync_waiters: u32,
+    next_callback: u32,
+    /// What most pendings never need, allocated on first use.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    cancel_msg: String,
+    free_wakers: Vec<usize>,
+    canceller: Option<Canceller>,
     user_meta: Vec<(String, String)>,
+}
+
+impl State {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn cancel_msg(&self) -> &str {
+        self.rare.as_deref().map_or("", |r| &r.cancel_msg)
+    }
+
+    fn take_canceller(&mut self) -> Option<Canceller> {
+        self.rare.as_mut().and_then(|r| r.canceller.take())
+    }
+
+    fn user_meta(&self) -> &[(String, String)] {
+        self.rare.as_deref().map_or(&[], |r| &r.user_meta)
+    }
 }
 
 /// The non-generic part of every pending.
@@ -144,7 +169,7 @@ pub(crate) struct Header {
 /// Work that a pending's finishing must do after its lock is released.
 struct Finished {
     wakers: Vec<Option<Waker>>,
-    callbacks: Vec<(u64, Callback)>,
+    callbacks: Vec<(u32, Callback)>,
 }
 
 impl Finished {
@@ -191,15 +216,12 @@ impl Header {
             flags: AtomicU8::new(0),
             state: Mutex::new(State {
                 outcome: Outcome::Unset,
-                cancel_msg: String::new(),
                 wakers: Vec::new(),
-                free_wakers: Vec::new(),
-                sync_waiters: 0,
                 callbacks: Vec::new(),
-                next_callback: 0,
-                canceller: None,
                 runner: None,
-                user_meta: Vec::new(),
+                sync_waiters: 0,
+                next_callback: 0,
+                rare: None,
             }),
             cond: Condvar::new(),
             meta,
@@ -235,7 +257,7 @@ impl Header {
         }
         st.outcome = outcome;
         st.runner = None;
-        st.canceller = None;
+        drop(st.take_canceller());
         if st.callbacks.is_empty() {
             self.flags.fetch_or(DONE | SETTLED, Ordering::AcqRel);
             if st.sync_waiters > 0 {
@@ -244,7 +266,9 @@ impl Header {
         } else {
             self.flags.fetch_or(DONE, Ordering::AcqRel);
         }
-        st.free_wakers.clear();
+        if let Some(r) = st.rare.as_mut() {
+            r.free_wakers.clear();
+        }
         Some(Finished {
             wakers: std::mem::take(&mut st.wakers),
             callbacks: std::mem::take(&mut st.callbacks),
@@ -253,7 +277,7 @@ impl Header {
 
     fn cancelled_error(st: &State) -> Error {
         Error::Cancelled {
-            message: st.cancel_msg.clone(),
+            message: st.cancel_msg().to_owned(),
         }
     }
 
@@ -267,7 +291,7 @@ impl Header {
         }
         if flags & CANCEL_REQUESTED != 0 {
             let err = Self::cancelled_error(&st);
-            let fin = self.finish_locked(&mut st, Outcome::Error(err));
+            let fin = self.finish_locked(&mut st, Outcome::Error(Box::new(err)));
             drop(st);
             if let Some(fin) = fin {
                 fin.run(view);
@@ -295,7 +319,7 @@ impl Header {
 
     fn finish_error(&self, err: Error, view: impl FnOnce() -> AnyPending) -> bool {
         let mut st = self.lock();
-        let fin = self.finish_locked(&mut st, Outcome::Error(err));
+        let fin = self.finish_locked(&mut st, Outcome::Error(Box::new(err)));
         drop(st);
         match fin {
             Some(fin) => {
@@ -309,11 +333,11 @@ impl Header {
     /// Finish as cancelled with the accumulated message, plus `extra` if no message exists.
     pub(crate) fn finish_cancelled(&self, extra: &str, view: impl FnOnce() -> AnyPending) {
         let mut st = self.lock();
-        if st.cancel_msg.is_empty() {
-            st.cancel_msg.push_str(extra);
+        if st.cancel_msg().is_empty() && !extra.is_empty() {
+            st.rare().cancel_msg.push_str(extra);
         }
         let err = Self::cancelled_error(&st);
-        let fin = self.finish_locked(&mut st, Outcome::Error(err));
+        let fin = self.finish_locked(&mut st, Outcome::Error(Box::new(err)));
         drop(st);
         if let Some(fin) = fin {
             fin.run(view);
@@ -409,7 +433,7 @@ impl<T: Send + 'static> Shared<T> {
         let st = self.header.lock();
         Some(match &st.outcome {
             Outcome::Value => read(&mut lock(&self.value)).ok_or(Error::Taken),
-            Outcome::Error(e) => Err(e.clone()),
+            Outcome::Error(e) => Err((**e).clone()),
             Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
         })
     }
@@ -535,17 +559,18 @@ impl AnyPending {
             return matches!(&st.outcome, Outcome::Error(e) if e.is_cancelled());
         }
         if !msg.is_empty() {
-            if !st.cancel_msg.is_empty() {
-                st.cancel_msg.push('\n');
+            let rare = st.rare();
+            if !rare.cancel_msg.is_empty() {
+                rare.cancel_msg.push('\n');
             }
-            st.cancel_msg.push_str(msg);
+            rare.cancel_msg.push_str(msg);
         }
         let first = flags & CANCEL_REQUESTED == 0;
         h.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
         if first {
             tracing::debug!(pending = h.meta.id, name = %h.meta.name, message = msg, "cancel requested");
         }
-        let canceller = st.canceller.take();
+        let canceller = st.take_canceller();
         if flags & RUNNING != 0 {
             let runner = st.runner.take();
             drop(st);
@@ -554,7 +579,7 @@ impl AnyPending {
             }
         } else if canceller.is_none() {
             let err = Header::cancelled_error(&st);
-            let fin = h.finish_locked(&mut st, Outcome::Error(err));
+            let fin = h.finish_locked(&mut st, Outcome::Error(Box::new(err)));
             drop(st);
             if let Some(fin) = fin {
                 fin.run(|| self.clone());
@@ -599,7 +624,7 @@ impl AnyPending {
                 cancel_requested: h.flags() & CANCEL_REQUESTED != 0,
             },
             Outcome::Value => PendingState::Value,
-            Outcome::Error(e) => PendingState::Error(e.clone()),
+            Outcome::Error(e) => PendingState::Error((**e).clone()),
         }
     }
 
@@ -636,11 +661,11 @@ impl AnyPending {
             return;
         }
         if h.flags() & CANCEL_REQUESTED != 0 {
-            let msg = st.cancel_msg.clone();
+            let msg = st.cancel_msg().to_owned();
             drop(st);
             f(&msg);
         } else {
-            st.canceller = Some(Box::new(f));
+            st.rare().canceller = Some(Box::new(f));
         }
     }
 
@@ -699,16 +724,17 @@ impl AnyPending {
     pub fn set_meta(&self, key: impl Into<String>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
         let mut st = self.header().lock();
-        match st.user_meta.iter_mut().find(|(k, _)| *k == key) {
+        let meta = &mut st.rare().user_meta;
+        match meta.iter_mut().find(|(k, _)| *k == key) {
             Some(kv) => kv.1 = value,
-            None => st.user_meta.push((key, value)),
+            None => meta.push((key, value)),
         }
     }
 
     /// A user key/value set with [`set_meta`](Self::set_meta).
     pub fn meta(&self, key: &str) -> Option<String> {
         let st = self.header().lock();
-        st.user_meta
+        st.user_meta()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
@@ -765,7 +791,7 @@ impl AnyPending {
                 slot => *slot = Some(waker.clone()),
             },
             None => {
-                let k = match st.free_wakers.pop() {
+                let k = match st.rare.as_mut().and_then(|r| r.free_wakers.pop()) {
                     Some(k) => {
                         st.wakers[k] = Some(waker.clone());
                         k
@@ -790,7 +816,7 @@ impl AnyPending {
             let mut st = h.lock();
             if !h.is_done() && k < st.wakers.len() {
                 st.wakers[k] = None;
-                st.free_wakers.push(k);
+                st.rare().free_wakers.push(k);
             }
         }
     }
@@ -810,8 +836,8 @@ impl AnyPending {
             .field("caller", &h.meta.caller.as_ref().map(|c| &*c.1))
             .field("state", &state)
             .field("age", &h.meta.created.elapsed());
-        if !st.user_meta.is_empty() {
-            f.field("meta", &st.user_meta);
+        if !st.user_meta().is_empty() {
+            f.field("meta", &st.user_meta());
         }
     }
 }
@@ -1131,5 +1157,15 @@ impl<T> fmt::Debug for Resolver<T> {
         f.debug_struct("Resolver")
             .field("pending", &self.shared.header.meta.id)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The header stays small: it is paid for every in-flight call.
+    #[test]
+    fn header_stays_small() {
+        let header = std::mem::size_of::<super::Header>();
+        assert!(header <= 200, "Header grew to {header} bytes");
     }
 }
