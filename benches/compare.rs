@@ -227,6 +227,8 @@ struct Machine {
     online: usize,
     cpu: String,
     date: String,
+    /// The 1-minute load average when the run started (other work on the machine).
+    load: String,
 }
 
 impl Machine {
@@ -247,6 +249,10 @@ impl Machine {
             online,
             cpu,
             date: utc_date(),
+            load: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".into()),
         }
     }
 
@@ -1018,8 +1024,10 @@ fn main() {
     };
     let body = format!(
         "Measured {date} on {cpu}, **{cores} core(s) available** to the run ({online} \
-         online){pin}; {rounds} rounds per scenario; `{command}`.\n\n{table}",
+         online){pin}; load average {load} at the start; {rounds} rounds per scenario; \
+         `{command}`.\n\n{table}",
         date = m.date,
+        load = m.load,
         cpu = m.cpu,
         cores = m.cores,
         online = m.online,
