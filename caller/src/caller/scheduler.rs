@@ -413,24 +413,97 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     let prev = set_loop(Some(caller.id()));
     crate::job::unstarted_reset();
     mark_started(&caller);
-    let mut sched = local.spawn_local(scheduler(caller.clone()));
+    // The scheduler runs inside the `block_on` future, beside `fut`, rather than as a task
+    // of its own: a call made from `fut` then needs no task wake-up and no task switch.
+    let mut sched = std::pin::pin!(scheduler(caller.clone()));
     let out = block_on_watched(&rt, &local, &wake, async {
         let fut = std::pin::pin!(fut);
-        match futures::future::select(fut, &mut sched).await {
-            futures::future::Either::Left((out, _)) => Ok(out),
-            futures::future::Either::Right(_) => Err(Error::CallerStopped {
+        match Beside::new(fut, sched.as_mut(), &wake).await {
+            futures::future::Either::Left(out) => Ok(out),
+            futures::future::Either::Right(()) => Err(Error::CallerStopped {
                 caller: caller.name().to_owned(),
             }),
         }
     });
     caller.stop(true);
     // Let the loop finish its stop sequence (children first).
-    let _ = block_on_watched(&rt, &local, &wake, sched);
+    block_on_watched(&rt, &local, &wake, sched);
     shutdown(&caller, local, &rt);
     drop(rt);
     set_loop(prev);
     finish(&caller);
     out
+}
+
+/// Polls two futures side by side until one finishes, each only when its own waker fired
+/// (so the user's future is not polled for every call the scheduler runs, nor the
+/// reverse). Both wakers wake the loop through its [`LoopWake`].
+struct Beside<A, B> {
+    a: A,
+    b: B,
+    a_wake: Arc<SideWake>,
+    b_wake: Arc<SideWake>,
+    a_waker: Waker,
+    b_waker: Waker,
+}
+
+struct SideWake {
+    woken: AtomicBool,
+    outer: Arc<LoopWake>,
+}
+
+impl Wake for SideWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.outer.wake_by_ref();
+        }
+    }
+}
+
+impl<A: Future + Unpin, B: Future + Unpin> Beside<A, B> {
+    fn new(a: A, b: B, outer: &Arc<LoopWake>) -> Self {
+        let side = || {
+            Arc::new(SideWake {
+                woken: AtomicBool::new(true),
+                outer: outer.clone(),
+            })
+        };
+        let (a_wake, b_wake) = (side(), side());
+        Beside {
+            a,
+            b,
+            a_waker: Waker::from(a_wake.clone()),
+            b_waker: Waker::from(b_wake.clone()),
+            a_wake,
+            b_wake,
+        }
+    }
+}
+
+impl<A: Future + Unpin, B: Future + Unpin> Future for Beside<A, B> {
+    type Output = futures::future::Either<A::Output, B::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        // Clear a side's flag before polling it: a wake-up during the poll sets it again.
+        if this.a_wake.woken.swap(false, Ordering::AcqRel) {
+            let cx = &mut Context::from_waker(&this.a_waker);
+            if let Poll::Ready(out) = Pin::new(&mut this.a).poll(cx) {
+                return Poll::Ready(futures::future::Either::Left(out));
+            }
+        }
+        if this.b_wake.woken.swap(false, Ordering::AcqRel) {
+            let cx = &mut Context::from_waker(&this.b_waker);
+            if let Poll::Ready(out) = Pin::new(&mut this.b).poll(cx) {
+                return Poll::Ready(futures::future::Either::Right(out));
+            }
+        }
+        Poll::Pending
+    }
 }
 
 /// Wait until every async call spawned so far has been polled once.
