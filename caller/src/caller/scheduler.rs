@@ -490,13 +490,18 @@ impl<A: Future + Unpin, B: Future + Unpin> Future for Beside<A, B> {
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         // Clear a side's flag before polling it: a wake-up during the poll sets it again.
-        if this.a_wake.woken.swap(false, Ordering::AcqRel) {
+        // (Load first: a flag left clear needs no read-modify-write.)
+        if this.a_wake.woken.load(Ordering::Relaxed)
+            && this.a_wake.woken.swap(false, Ordering::AcqRel)
+        {
             let cx = &mut Context::from_waker(&this.a_waker);
             if let Poll::Ready(out) = Pin::new(&mut this.a).poll(cx) {
                 return Poll::Ready(futures::future::Either::Left(out));
             }
         }
-        if this.b_wake.woken.swap(false, Ordering::AcqRel) {
+        if this.b_wake.woken.load(Ordering::Relaxed)
+            && this.b_wake.woken.swap(false, Ordering::AcqRel)
+        {
             let cx = &mut Context::from_waker(&this.b_waker);
             if let Poll::Ready(out) = Pin::new(&mut this.b).poll(cx) {
                 return Poll::Ready(futures::future::Either::Right(out));
