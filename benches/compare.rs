@@ -8,6 +8,7 @@
 //! ONLY=2,3 cargo bench --bench compare           # some scenarios (page not written)
 //! SCALE=0.2 cargo bench --bench compare          # fewer operations per round
 //! NO_WRITE=1 cargo bench --bench compare         # print only
+//! CONTENDER=call_soon ONLY=1 cargo bench --bench compare   # one side only (profiling)
 //! ```
 //!
 //! A plain harness, not criterion: every scenario needs its peers measured in the *same*
@@ -35,6 +36,8 @@ struct Cfg {
     rounds: usize,
     scale: f64,
     only: Option<Vec<String>>,
+    /// Run only the contenders of this name (to profile one side); the others are skipped.
+    contender: Option<String>,
     quick: bool,
 }
 
@@ -56,6 +59,7 @@ impl Cfg {
             only: std::env::var("ONLY")
                 .ok()
                 .map(|s| s.split(',').map(|x| x.trim().to_owned()).collect()),
+            contender: std::env::var("CONTENDER").ok(),
             quick,
         }
     }
@@ -96,8 +100,9 @@ fn contender<'a>(name: &'static str, run: impl FnMut() -> f64 + 'a) -> Contender
 /// Run every contender once (warm-up), then `rounds` rounds; within a round every contender
 /// runs once, in alternating order, so that drift of the machine hits all of them alike.
 fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<f64>> {
+    let skipped = |c: &Contender<'_>| cfg.contender.as_ref().is_some_and(|n| n != c.name);
     if warmup {
-        for c in cs.iter_mut() {
+        for c in cs.iter_mut().filter(|c| !skipped(c)) {
             (c.run)();
         }
     }
@@ -109,7 +114,12 @@ fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<f64>> {
             (0..cs.len()).rev().collect()
         };
         for i in order {
-            out[i].push((cs[i].run)());
+            let v = if skipped(&cs[i]) {
+                f64::NAN
+            } else {
+                (cs[i].run)()
+            };
+            out[i].push(v);
         }
     }
     for (c, v) in cs.iter().zip(&out) {
@@ -165,9 +175,21 @@ impl Row {
     }
 
     fn cells(&self) -> Vec<String> {
+        if self.ours_v.iter().chain(&self.peer_v).any(|v| v.is_nan()) {
+            let mut cells = vec![
+                self.id.to_owned(),
+                self.scenario.to_owned(),
+                self.ours.to_owned(),
+                self.peer.to_owned(),
+            ];
+            cells.extend(std::iter::repeat_n("skipped".to_owned(), 5));
+            return cells;
+        }
         let (om, os) = stats(&self.ours_v);
         let (pm, ps) = stats(&self.peer_v);
         let (rm, rs) = stats(&self.ratios());
+        // Judge the ratio as it is printed (two decimals).
+        let rm = (rm * 100.0).round() / 100.0;
         let target = match (self.target, self.aim) {
             (Some(t), Some(a)) => format!("≤ {t} (aim ≤ {a})"),
             (Some(t), None) => format!("≤ {t}"),
@@ -180,7 +202,11 @@ impl Row {
                 Some(_) => "met, aim missed".to_owned(),
                 None => "met".to_owned(),
             },
-            Some(t) => format!("**missed** by {:.0}%", (rm / t - 1.0) * 100.0),
+            Some(t) => {
+                let by = (rm / t - 1.0) * 100.0;
+                let digits = usize::from(by < 10.0);
+                format!("**missed** by {by:.digits$}%")
+            }
         };
         vec![
             self.id.to_owned(),
@@ -1041,7 +1067,10 @@ fn main() {
     );
     println!("\n{body}");
     eprintln!("seconds per scenario: {seconds:?}");
-    let write = !cfg.quick && cfg.only.is_none() && std::env::var_os("NO_WRITE").is_none();
+    let write = !cfg.quick
+        && cfg.only.is_none()
+        && cfg.contender.is_none()
+        && std::env::var_os("NO_WRITE").is_none();
     if write {
         match write_page(section_key(&m), &body) {
             Ok(()) => eprintln!("written to {PAGE} ({})", section_key(&m)),
