@@ -31,9 +31,11 @@
 //! - Members added after the group exited are cancelled at once: nothing outlives the
 //!   scope.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ use std::time::{Duration, Instant};
 use crate::caller::Caller;
 use crate::context::{Context, Tracker, Trackers};
 use crate::error::Error;
-use crate::pending::{AnyPending, CallbackId};
+use crate::pending::AnyPending;
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::timer::Sleep;
 use crate::tracker::GroupError;
@@ -193,7 +195,7 @@ impl GroupBuilder {
 #[derive(Default)]
 struct GroupState {
     phase: Phase,
-    members: BTreeMap<u64, Member>,
+    members: HashMap<u64, Member, BuildHasherDefault<IdHasher>>,
     children: Vec<Weak<GroupInner>>,
     cancelled: Option<String>,
     cancelled_at: Option<Instant>,
@@ -216,7 +218,35 @@ enum Phase {
 struct Member {
     pending: AnyPending,
     shielded: bool,
-    callback: Option<CallbackId>,
+}
+
+/// Pending ids are distinct sequential numbers: they need no hashing.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl GroupState {
+    /// The members, oldest first.
+    fn sorted_members(&self) -> Vec<&Member> {
+        let mut v: Vec<&Member> = self.members.values().collect();
+        v.sort_by_key(|m| m.pending.id());
+        v
+    }
 }
 
 pub(crate) struct GroupInner {
@@ -341,11 +371,11 @@ impl PendingGroup {
         lock(&self.inner.state).cancelled.is_some()
     }
 
-    /// The members not done yet.
+    /// The members not done yet, oldest first.
     pub fn members(&self) -> Vec<AnyPending> {
         lock(&self.inner.state)
-            .members
-            .values()
+            .sorted_members()
+            .into_iter()
             .map(|m| m.pending.clone())
             .collect()
     }
@@ -365,17 +395,12 @@ impl PendingGroup {
 
     /// Remove a member by hand; returns whether it was a member.
     pub fn remove(&self, pending: &AnyPending) -> bool {
+        // The member's done callback stays registered; it ignores non-members.
         let removed = lock(&self.inner.state).members.remove(&pending.id());
-        match removed {
-            Some(m) => {
-                if let Some(cb) = m.callback {
-                    m.pending.remove_done_callback(cb);
-                }
-                self.inner.wake();
-                true
-            }
-            None => false,
+        if removed.is_some() {
+            self.inner.wake();
         }
+        removed.is_some()
     }
 
     /// Enter the group: run `body` with the group active, then wait for every member.
@@ -496,8 +521,8 @@ impl PendingGroup {
                 if std::pin::Pin::new(limit).poll(cx).is_ready() {
                     let st = lock(&inner.state);
                     return Poll::Ready(
-                        st.members
-                            .values()
+                        st.sorted_members()
+                            .into_iter()
                             .map(|m| format!("#{} {}", m.pending.id(), m.pending.metadata().name()))
                             .collect(),
                     );
@@ -655,12 +680,11 @@ impl GroupInner {
                 return;
             }
             match st.members.entry(pending.id()) {
-                std::collections::btree_map::Entry::Occupied(_) => return,
-                std::collections::btree_map::Entry::Vacant(v) => {
+                Entry::Occupied(_) => return,
+                Entry::Vacant(v) => {
                     v.insert(Member {
                         pending: pending.clone(),
                         shielded,
-                        callback: None,
                     });
                 }
             }
@@ -670,24 +694,20 @@ impl GroupInner {
             pending.cancel(&msg);
         }
         let weak = Arc::downgrade(self);
-        let cb = pending.add_done_callback(move |p| {
+        pending.add_done_callback(move |p| {
             if let Some(g) = weak.upgrade() {
                 g.member_done(p);
             }
         });
-        let mut st = lock(&self.state);
-        if let Some(m) = st.members.get_mut(&pending.id()) {
-            m.callback = Some(cb);
-        }
     }
 
     fn member_done(&self, p: &AnyPending) {
-        let cancel_msg = {
+        let (cancel_msg, waker) = {
             let mut st = lock(&self.state);
             if st.members.remove(&p.id()).is_none() {
                 return;
             }
-            match p.error() {
+            let cancel_msg = match p.error() {
                 Some(e) if e.is_failure() => {
                     let msg = format!("member '{}' failed: {e}", p.metadata().name());
                     st.failures.push(e);
@@ -697,13 +717,22 @@ impl GroupInner {
                     && st.cancelled.is_none())
                 .then(|| format!("member '{}' was cancelled", p.metadata().name())),
                 _ => None,
-            }
+            };
+            // Only the drain waits on members, and only for the last one: an ordinary
+            // completion while the body runs needs no wakeup (the body has its own).
+            let waker =
+                if cancel_msg.is_none() && st.phase == Phase::Draining && st.members.is_empty() {
+                    st.waker.take()
+                } else {
+                    None
+                };
+            (cancel_msg, waker)
         };
-        match cancel_msg {
-            Some(msg) => {
-                self.cancel(&msg);
-            }
-            None => self.wake(),
+        if let Some(msg) = cancel_msg {
+            self.cancel(&msg);
+        }
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
@@ -722,7 +751,7 @@ impl GroupInner {
             let _ = write!(out, " failures={}", st.failures.len());
         }
         out.push('\n');
-        for m in st.members.values() {
+        for m in st.sorted_members() {
             let _ = writeln!(out, "{indent}  {:?}", m.pending);
         }
     }
