@@ -332,7 +332,7 @@ where
                 // stopped) must still finish its pending.
                 let guard = FinishOnDrop(this.b.shared.clone());
                 crate::backend::spawn_local(async move {
-                    crate::timer::sleep(d).await;
+                    crate::backend::sleep(d).await;
                     this.run_now();
                     drop(guard);
                 });
@@ -415,7 +415,7 @@ where
         unstarted_done();
     }
     if let Some(d) = delay {
-        crate::timer::sleep(d).await;
+        crate::backend::sleep(d).await;
     }
     if !shared.try_start() {
         return;

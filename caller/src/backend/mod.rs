@@ -25,6 +25,16 @@ pub(crate) fn spawn_local<F: Future<Output = ()> + 'static>(fut: F) {
     }
 }
 
+/// Sleep on the current thread's caller loop: tokio's timer on a tokio caller, the
+/// crate's timer thread on a host caller (which has no tokio driver).
+pub(crate) async fn sleep(d: std::time::Duration) {
+    if host::is_host_thread() {
+        crate::timer::sleep(d).await;
+    } else {
+        tokio::time::sleep(d).await;
+    }
+}
+
 /// Yield once to the loop: other ready tasks run before this one continues.
 pub(crate) fn yield_now() -> YieldNow {
     YieldNow(false)

@@ -2,13 +2,15 @@
 //!
 //! A worker is an ordinary caller on its own thread. `to_thread` takes an idle worker (or
 //! starts one), schedules the job on it, and when the job's pending is done the worker
-//! goes back to the idle list — or is stopped if [`PoolConfig::max_idle`] workers are idle
-//! already. Each return to the idle list starts a generation-stamped check on the worker
-//! itself, `idle_shutdown` later: if the worker is still idle with that stamp, it leaves
-//! the list and stops. No reaper thread is needed.
+//! goes back to the idle list, stamped with the time — or is stopped if
+//! [`PoolConfig::max_idle`] workers are idle already. Each idle worker has at most one
+//! idle check scheduled on itself: when it fires, a worker idle for `idle_shutdown` leaves
+//! the list and stops, one idle for less is checked again when its time is up, and a busy
+//! one is checked again after its next job. No reaper thread, and no timer per job.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{CallOptions, Caller, CallerState};
 use crate::context::Trackers;
@@ -19,17 +21,23 @@ use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 static MAX_IDLE: AtomicUsize = AtomicUsize::new(Caller::MAX_IDLE_POOL_INSTANCES);
 /// Milliseconds; `u64::MAX` means never.
 static IDLE_SHUTDOWN_MS: AtomicU64 = AtomicU64::new(60_000);
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 static WORKER_NO: AtomicU64 = AtomicU64::new(0);
 
 struct Idle {
     caller: Caller,
-    generation: u64,
+    since: Instant,
 }
 
-fn idle() -> &'static Mutex<Vec<Idle>> {
-    static IDLE: OnceLock<Mutex<Vec<Idle>>> = OnceLock::new();
-    IDLE.get_or_init(Default::default)
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Idle>,
+    /// Workers with an idle check scheduled on them.
+    checking: HashSet<super::CallerId>,
+}
+
+fn pool() -> &'static Mutex<Pool> {
+    static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
+    POOL.get_or_init(Default::default)
 }
 
 /// Settings of the `to_thread` worker pool (process-wide).
@@ -77,17 +85,18 @@ impl PoolConfig {
 
     /// The number of idle workers right now.
     pub fn idle_workers() -> usize {
-        lock(idle()).len()
+        lock(pool()).idle.len()
     }
 }
 
 fn acquire() -> Result<Caller, crate::Error> {
     {
-        let mut list = lock(idle());
-        while let Some(w) = list.pop() {
+        let mut p = lock(pool());
+        while let Some(w) = p.idle.pop() {
             if w.caller.state() <= CallerState::Running {
                 return Ok(w.caller);
             }
+            p.checking.remove(&w.caller.id());
         }
     }
     let n = WORKER_NO.fetch_add(1, Ordering::Relaxed);
@@ -102,39 +111,58 @@ fn release(worker: Caller) {
     if worker.state() > CallerState::Running {
         return;
     }
-    let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-    {
-        let mut list = lock(idle());
-        if list.len() >= PoolConfig::max_idle() {
-            drop(list);
+    let schedule_check = {
+        let mut p = lock(pool());
+        if p.idle.len() >= PoolConfig::max_idle() {
+            p.checking.remove(&worker.id());
+            drop(p);
             worker.stop(true);
             return;
         }
-        list.push(Idle {
+        p.idle.push(Idle {
             caller: worker.clone(),
-            generation,
+            since: Instant::now(),
         });
+        PoolConfig::idle_shutdown().filter(|_| p.checking.insert(worker.id()))
+    };
+    if let Some(after) = schedule_check {
+        schedule_idle_check(worker, after);
     }
-    if let Some(after) = PoolConfig::idle_shutdown() {
-        let w = worker.clone();
-        let check = move || {
-            let mut list = lock(idle());
-            let before = list.len();
-            list.retain(|i| !(i.caller == w && i.generation == generation));
-            let expired = list.len() != before;
-            drop(list);
-            if expired {
-                tracing::debug!(worker = %w.name(), "idle worker stopped");
-                w.stop(true);
-            }
-        };
-        let _detached = worker.schedule_call(
-            check,
-            CallOptions::new()
-                .name("caller::pool::idle_check")
-                .trackers(Trackers::NONE)
-                .delay(after),
-        );
+}
+
+fn schedule_idle_check(worker: Caller, after: Duration) {
+    let w = worker.clone();
+    let _detached = worker.schedule_call(
+        move || idle_check(w),
+        CallOptions::new()
+            .name("caller::pool::idle_check")
+            .trackers(Trackers::NONE)
+            .delay(after),
+    );
+}
+
+/// On the worker itself: stop it if it has been idle long enough.
+fn idle_check(worker: Caller) {
+    let mut p = lock(pool());
+    let Some(limit) = PoolConfig::idle_shutdown() else {
+        p.checking.remove(&worker.id());
+        return;
+    };
+    let Some(pos) = p.idle.iter().position(|i| i.caller == worker) else {
+        // Busy: the next release schedules a new check.
+        p.checking.remove(&worker.id());
+        return;
+    };
+    let idle_for = p.idle[pos].since.elapsed();
+    if idle_for >= limit {
+        p.idle.swap_remove(pos);
+        p.checking.remove(&worker.id());
+        drop(p);
+        tracing::debug!(worker = %worker.name(), "idle worker stopped");
+        worker.stop(true);
+    } else {
+        drop(p);
+        schedule_idle_check(worker, limit - idle_for);
     }
 }
 
