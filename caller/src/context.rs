@@ -87,7 +87,8 @@ pub(crate) trait Tracker: Send + Sync + 'static {
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    trackers: Option<Arc<[Arc<dyn Tracker>]>>,
+    /// A thin pointer (every call's task carries one).
+    trackers: Option<Arc<Vec<Arc<dyn Tracker>>>>,
 }
 
 impl Context {
@@ -132,29 +133,31 @@ impl Context {
     }
 
     pub(crate) fn with_tracker(&self, t: Arc<dyn Tracker>) -> Context {
-        let mut v: Vec<Arc<dyn Tracker>> = self.trackers.as_deref().unwrap_or(&[]).to_vec();
+        let mut v: Vec<Arc<dyn Tracker>> = self.trackers().to_vec();
         v.push(t);
         Context {
-            trackers: Some(v.into()),
+            trackers: Some(Arc::new(v)),
         }
     }
 
     pub(crate) fn without_tracker(&self, id: u64) -> Context {
         let v: Vec<Arc<dyn Tracker>> = self
-            .trackers
-            .as_deref()
-            .unwrap_or(&[])
+            .trackers()
             .iter()
             .filter(|t| t.id() != id)
             .cloned()
             .collect();
         Context {
-            trackers: if v.is_empty() { None } else { Some(v.into()) },
+            trackers: if v.is_empty() {
+                None
+            } else {
+                Some(Arc::new(v))
+            },
         }
     }
 
     pub(crate) fn trackers(&self) -> &[Arc<dyn Tracker>] {
-        self.trackers.as_deref().unwrap_or(&[])
+        self.trackers.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Add `pending` to every tracker of a kind in `kinds`.

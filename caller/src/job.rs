@@ -33,6 +33,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -171,10 +172,25 @@ where
 pub struct JobBuilder<T> {
     pub(crate) shared: Arc<Shared<T>>,
     pub(crate) ctx: Context,
-    pub(crate) span: tracing::Span,
+    pub(crate) span: CallSpan,
     pub(crate) delay: Option<Duration>,
     /// Poll inside the shared background tokio runtime (a tokio guest on a host caller).
     pub(crate) guest: bool,
+}
+
+/// The tracing span of a call, boxed only when tracing wants it: a call's task carries
+/// its span for its whole life, and a disabled span is 40 bytes of nothing.
+pub(crate) struct CallSpan(Option<Box<tracing::Span>>);
+
+impl CallSpan {
+    pub(crate) fn new(span: tracing::Span) -> Self {
+        CallSpan((!span.is_disabled()).then(|| Box::new(span)))
+    }
+
+    pub(crate) fn get(&self) -> &tracing::Span {
+        static NONE: tracing::Span = tracing::Span::none();
+        self.0.as_deref().unwrap_or(&NONE)
+    }
 }
 
 /// Enter the background tokio runtime when `guest` is set.
@@ -280,11 +296,11 @@ where
         }
         let view = shared.view();
         let res = run_in_frame(&mut ctx, &view, || {
-            let _enter = span.enter();
+            let _enter = span.get().enter();
             let _rt = enter_guest(guest);
             catch_unwind(AssertUnwindSafe(f))
         });
-        finish(&shared, res, &span);
+        finish(&shared, res, span.get());
     }
 }
 
@@ -362,15 +378,37 @@ where
 
     fn run(self: Box<Self>) {
         let AsyncCall { b, f } = *self;
-        let counted = b.delay.is_none();
+        let JobBuilder {
+            shared,
+            ctx,
+            span,
+            delay,
+            guest,
+        } = b;
+        let counted = delay.is_none();
         if counted {
             unstarted_add();
         }
         // Regression ("nothing is lost"): the guard used to be made inside the task, so a
         // task dropped before its first poll by a stopping caller left its pending
         // unfinished forever. It is made here and moved into the task.
-        let guard = FinishOnDrop(b.shared.clone());
-        crate::backend::spawn_local(run_async(b, f, counted, guard));
+        let task = CallTask {
+            guard: FinishOnDrop(shared),
+            ctx,
+            span,
+            f: Some(f),
+            fut: None,
+            counted,
+            guest,
+        };
+        match delay {
+            None => crate::backend::spawn_local(task),
+            // Only delayed calls carry a timer.
+            Some(d) => crate::backend::spawn_local(async move {
+                crate::backend::sleep(d).await;
+                task.await
+            }),
+        }
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
@@ -398,59 +436,106 @@ impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     }
 }
 
-async fn run_async<T, F, Fut>(b: JobBuilder<T>, f: F, counted: bool, guard: FinishOnDrop<T>)
+pin_project_lite::pin_project! {
+    /// The task that runs an async call on its caller's thread. Hand-written rather than
+    /// an `async fn` so that it carries only what it needs (it lives as long as the call).
+    ///
+    /// First poll: claim the call, build the future (inside the call's context). Every
+    /// poll: give up if a cancel was asked (dropping the future here, on its own thread),
+    /// else poll the future inside the context. Panics are caught; the pending is
+    /// finished after the future is dropped.
+    struct CallTask<T, F, Fut>
+    where
+        T: Send,
+        T: 'static,
+    {
+        guard: FinishOnDrop<T>,
+        ctx: Context,
+        span: CallSpan,
+        f: Option<F>,
+        #[pin]
+        fut: Option<Fut>,
+        counted: bool,
+        guest: bool,
+    }
+}
+
+impl<T, F, Fut> Future for CallTask<T, F, Fut>
 where
     T: Send + 'static,
-    F: FnOnce() -> Fut + 'static,
-    Fut: Future<Output = Result<T, Error>> + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
 {
-    let JobBuilder {
-        shared,
-        mut ctx,
-        span,
-        delay,
-        guest,
-    } = b;
-    if counted {
-        unstarted_done();
-    }
-    if let Some(d) = delay {
-        crate::backend::sleep(d).await;
-    }
-    if !shared.try_start() {
-        return;
-    }
-    let view = shared.view();
-    let made = run_in_frame(&mut ctx, &view, || {
-        let _enter = span.enter();
-        let _rt = enter_guest(guest);
-        catch_unwind(AssertUnwindSafe(f))
-    });
-    let res = match made {
-        Err(payload) => Err(payload),
-        Ok(fut) => {
-            // The future lives in this block, so it is dropped (on this thread) before the
-            // pending is finished below.
-            let mut fut = std::pin::pin!(fut);
-            std::future::poll_fn(|cx| {
-                // Regression (lost wakeup): checking the flag, then storing the waker
-                // let a cancel slip between the two and never wake this task.
-                if !shared.header().set_runner(cx.waker()) {
-                    return Poll::Ready(Ok(Err(Error::cancelled(""))));
-                }
-                run_in_frame(&mut ctx, &view, || {
-                    let _enter = span.enter();
-                    let _rt = enter_guest(guest);
-                    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                        Ok(Poll::Pending) => Poll::Pending,
-                        Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-                        Err(payload) => Poll::Ready(Err(payload)),
-                    }
-                })
-            })
-            .await
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if std::mem::take(this.counted) {
+            unstarted_done();
         }
-    };
-    finish(&shared, res, &span);
-    drop(guard);
+        let shared = &this.guard.0;
+        let span = this.span.get();
+        if let Some(f) = this.f.take() {
+            if !shared.try_start() {
+                return Poll::Ready(());
+            }
+            let made = run_in_frame(this.ctx, &shared.view(), || {
+                let _enter = span.enter();
+                let _rt = enter_guest(*this.guest);
+                catch_unwind(AssertUnwindSafe(f))
+            });
+            match made {
+                Ok(fut) => this.fut.set(Some(fut)),
+                Err(payload) => {
+                    finish(shared, Err(payload), span);
+                    return Poll::Ready(());
+                }
+            }
+        }
+        // Regression (lost wakeup): checking the flag, then storing the waker let a
+        // cancel slip between the two and never wake this task.
+        let res = if !shared.header().set_runner(cx.waker()) {
+            Ok(Err(Error::cancelled("")))
+        } else {
+            let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+                return Poll::Ready(());
+            };
+            let polled = run_in_frame(this.ctx, &shared.view(), || {
+                let _enter = span.enter();
+                let _rt = enter_guest(*this.guest);
+                catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+            });
+            match polled {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(out)) => Ok(out),
+                Err(payload) => Err(payload),
+            }
+        };
+        // Drop the future here, on its own thread, before the pending is finished.
+        this.fut.set(None);
+        finish(shared, res, span);
+        Poll::Ready(())
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A parked async call's task stays small: tokio's task cells grow in 128-byte steps,
+    /// and every in-flight call pays for one.
+    #[test]
+    fn call_task_stays_small() {
+        let shared =
+            crate::pending::Shared::<()>::new(crate::pending::Metadata::new("x".into(), None));
+        let task = super::CallTask {
+            guard: super::FinishOnDrop(shared),
+            ctx: Default::default(),
+            span: super::CallSpan::new(tracing::Span::none()),
+            f: Some(std::future::pending::<Result<(), crate::Error>>),
+            fut: None::<std::future::Pending<Result<(), crate::Error>>>,
+            counted: false,
+            guest: false,
+        };
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 32, "the call task grew to {size} bytes");
+    }
 }

@@ -745,12 +745,12 @@ impl Caller {
         if trackers != Trackers::NONE {
             ctx.register(&pending, trackers);
         }
-        let span = tracing::debug_span!(
+        let span = crate::job::CallSpan::new(tracing::debug_span!(
             "call",
             name = %pending.metadata().name(),
             caller = %self.inner.name,
             pending = pending.id(),
-        );
+        ));
         let built = job.__build(JobBuilder {
             shared,
             ctx,
