@@ -227,3 +227,42 @@ fn calls_picked_up_but_not_started_when_stop_lands_still_finish() {
         assert!(a.cancelled() && b.cancelled());
     }
 }
+
+/// The claim of a call (`try_start`) is lock-free and races `cancel`: whichever wins, a
+/// call that started is never done before it returned, and one that did not start never
+/// runs.
+#[test]
+fn cancel_racing_the_start_of_sync_calls_never_finishes_a_running_call() {
+    use std::sync::atomic::AtomicU8;
+    let c = Caller::new_thread("claim-race").unwrap();
+    let violations = Arc::new(AtomicUsize::new(0));
+    let pendings: Vec<_> = (0..3000)
+        .map(|_| {
+            // 0: not started, 1: running, 2: returned
+            let stage = Arc::new(AtomicU8::new(0));
+            let s = stage.clone();
+            let p = c.call_soon(move || {
+                s.store(1, Ordering::SeqCst);
+                std::hint::black_box((0..50).sum::<u32>());
+                s.store(2, Ordering::SeqCst);
+            });
+            let v = violations.clone();
+            p.add_done_callback(move |_| {
+                if stage.load(Ordering::SeqCst) == 1 {
+                    v.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            p.cancel("race the claim");
+            p
+        })
+        .collect();
+    for p in &pendings {
+        support::done(p, "a call whose cancel raced its start");
+    }
+    assert_eq!(
+        violations.load(Ordering::SeqCst),
+        0,
+        "a running call was finished early"
+    );
+    c.stop(true);
+}

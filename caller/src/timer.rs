@@ -68,14 +68,15 @@ fn run(t: &'static Timers) {
     }
 }
 
-/// A future that completes at `deadline`; works on any executor.
+/// A future that completes at `deadline`; works on any executor. A deadline too far to
+/// represent (`Duration::MAX` from now) never comes.
 pub(crate) struct Sleep {
-    deadline: Instant,
+    deadline: Option<Instant>,
     key: Option<(Instant, u64)>,
 }
 
 impl Sleep {
-    pub(crate) fn until(deadline: Instant) -> Self {
+    pub(crate) fn until(deadline: Option<Instant>) -> Self {
         Sleep {
             deadline,
             key: None,
@@ -83,7 +84,7 @@ impl Sleep {
     }
 
     pub(crate) fn new(after: Duration) -> Self {
-        Self::until(Instant::now() + after)
+        Self::until(Instant::now().checked_add(after))
     }
 }
 
@@ -91,7 +92,10 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        let Some(deadline) = self.deadline else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= deadline {
             if let Some(key) = self.key.take() {
                 remove(key);
             }
@@ -109,7 +113,7 @@ impl Future for Sleep {
             },
             None => {
                 entries.next_id += 1;
-                let key = (self.deadline, entries.next_id);
+                let key = (deadline, entries.next_id);
                 let first = entries.map.keys().next().is_none_or(|k| key < *k);
                 entries.map.insert(key, cx.waker().clone());
                 self.key = Some(key);

@@ -241,8 +241,10 @@ impl CallerBuilder {
         }
         let id = registry::new_id();
         let name = self.name.clone().unwrap_or_else(|| format!("caller-{id}"));
-        if name.is_empty() {
-            return Err(Error::invalid("a caller's name must not be empty"));
+        if name.is_empty() || name.contains('\0') {
+            return Err(Error::invalid(
+                "a caller's name must be non-empty and contain no NUL byte (it names a thread)",
+            ));
         }
         let caller = Caller::new_inner(id, name.clone(), &self, false);
         let c2 = caller.clone();

@@ -14,8 +14,9 @@
 //!                                  the runner finishes it on its own thread
 //! ```
 //!
-//! Flag bits (in [`Header::flags`], written only while `Header::state` is locked, read
-//! without the lock):
+//! Flag bits (in [`Header::flags`]; written while `Header::state` is locked, except
+//! `RUNNING`, which `try_start` sets with a compare-and-swap that `cancel`'s `fetch_or`
+//! races against; read without the lock):
 //! - `RUNNING`: a runner claimed the call; from now on only the runner (or a stopping
 //!   caller dropping the runner) finishes it. Never set after `DONE`.
 //! - `CANCEL_REQUESTED`: `cancel` was called before `DONE`. May be set while running, so
@@ -123,13 +124,33 @@ enum Outcome {
 
 struct State {
     outcome: Outcome,
-    wakers: Vec<Option<Waker>>,
+    wakers: Waiters,
     callbacks: Vec<(u32, Callback)>,
     runner: Option<Waker>,
     sync_waiters: u32,
     next_callback: u32,
     /// What most pendings never need, allocated on first use.
     rare: Option<Box<Rare>>,
+}
+
+/// The async waiters: the first one inline (most pendings have at most one), the rest
+/// in a list. Key 0 is the inline slot, key `k` is `more[k - 1]`. A free slot is `None`.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Waker>,
+    more: Vec<Option<Waker>>,
+}
+
+impl Waiters {
+    fn wake_all(self) {
+        for w in self
+            .first
+            .into_iter()
+            .chain(self.more.into_iter().flatten())
+        {
+            w.wake();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -168,7 +189,7 @@ pub(crate) struct Header {
 
 /// Work that a pending's finishing must do after its lock is released.
 struct Finished {
-    wakers: Vec<Option<Waker>>,
+    wakers: Waiters,
     callbacks: Vec<(u32, Callback)>,
 }
 
@@ -188,13 +209,9 @@ impl Finished {
             // Waiters that registered while the callbacks ran.
             let late = std::mem::take(&mut st.wakers);
             drop(st);
-            for w in late.into_iter().flatten() {
-                w.wake();
-            }
+            late.wake_all();
         }
-        for w in self.wakers.into_iter().flatten() {
-            w.wake();
-        }
+        self.wakers.wake_all();
     }
 }
 
@@ -216,7 +233,7 @@ impl Header {
             flags: AtomicU8::new(0),
             state: Mutex::new(State {
                 outcome: Outcome::Unset,
-                wakers: Vec::new(),
+                wakers: Waiters::default(),
                 callbacks: Vec::new(),
                 runner: None,
                 sync_waiters: 0,
@@ -284,22 +301,28 @@ impl Header {
     /// Claim the call for running. `false` if it must not start (done, or cancelled before
     /// it started — in which case it is finished here as cancelled).
     pub(crate) fn try_start(&self, view: impl FnOnce() -> AnyPending) -> bool {
-        let mut st = self.lock();
-        let flags = self.flags();
-        if flags & DONE != 0 {
-            return false;
-        }
-        if flags & CANCEL_REQUESTED != 0 {
-            let err = Self::cancelled_error(&st);
-            let fin = self.finish_locked(&mut st, Outcome::Error(Box::new(err)));
-            drop(st);
-            if let Some(fin) = fin {
-                fin.run(view);
+        // Lock-free: this compare-and-swap and `cancel`'s `fetch_or` are ordered on the
+        // flags, so either the cancel sees `RUNNING` (and wakes the runner) or this sees
+        // `CANCEL_REQUESTED` (and never starts).
+        let mut cur = self.flags.load(Ordering::Acquire);
+        loop {
+            if cur & DONE != 0 {
+                return false;
             }
-            return false;
+            if cur & CANCEL_REQUESTED != 0 {
+                self.finish_cancelled("", view);
+                return false;
+            }
+            match self.flags.compare_exchange_weak(
+                cur,
+                cur | RUNNING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
         }
-        self.flags.fetch_or(RUNNING, Ordering::AcqRel);
-        true
     }
 
     /// Remember the waker of the task running this call, so that `cancel` can wake it.
@@ -554,8 +577,7 @@ impl AnyPending {
         let msg = msg.as_ref();
         let h = self.header();
         let mut st = h.lock();
-        let flags = h.flags();
-        if flags & DONE != 0 {
+        if h.flags() & DONE != 0 {
             return matches!(&st.outcome, Outcome::Error(e) if e.is_cancelled());
         }
         if !msg.is_empty() {
@@ -565,8 +587,10 @@ impl AnyPending {
             }
             rare.cancel_msg.push_str(msg);
         }
+        // `DONE` cannot change while the lock is held, but `RUNNING` can (`try_start` is
+        // lock-free): what this `fetch_or` returns decides who finishes the pending.
+        let flags = h.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
         let first = flags & CANCEL_REQUESTED == 0;
-        h.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
         if first {
             tracing::debug!(pending = h.meta.id, name = %h.meta.name, message = msg, "cancel requested");
         }
@@ -785,24 +809,27 @@ impl AnyPending {
             // so an old key is stale. Register in the late list woken at settling.
             *key = None;
         }
-        match key {
-            Some(k) => match &mut st.wakers[*k] {
-                Some(w) if w.will_wake(waker) => {}
-                slot => *slot = Some(waker.clone()),
-            },
-            None => {
-                let k = match st.rare.as_mut().and_then(|r| r.free_wakers.pop()) {
-                    Some(k) => {
-                        st.wakers[k] = Some(waker.clone());
-                        k
-                    }
-                    None => {
-                        st.wakers.push(Some(waker.clone()));
-                        st.wakers.len() - 1
-                    }
-                };
-                *key = Some(k);
+        let slot = match *key {
+            Some(0) => &mut st.wakers.first,
+            Some(k) => &mut st.wakers.more[k - 1],
+            None if st.wakers.first.is_none() => {
+                *key = Some(0);
+                &mut st.wakers.first
             }
+            None => {
+                let free = st.rare.as_mut().and_then(|r| r.free_wakers.pop());
+                let waiters = &mut st.wakers;
+                let i = free.unwrap_or_else(|| {
+                    waiters.more.push(None);
+                    waiters.more.len() - 1
+                });
+                *key = Some(i + 1);
+                &mut st.wakers.more[i]
+            }
+        };
+        match slot {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
         }
         false
     }
@@ -814,9 +841,16 @@ impl AnyPending {
                 return;
             }
             let mut st = h.lock();
-            if !h.is_done() && k < st.wakers.len() {
-                st.wakers[k] = None;
-                st.rare().free_wakers.push(k);
+            if h.is_done() {
+                return;
+            }
+            match k {
+                0 => st.wakers.first = None,
+                k if k <= st.wakers.more.len() => {
+                    st.wakers.more[k - 1] = None;
+                    st.rare().free_wakers.push(k - 1);
+                }
+                _ => {}
             }
         }
     }

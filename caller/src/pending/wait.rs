@@ -46,7 +46,8 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
         }
     }
     let start = Instant::now();
-    let deadline = timeout.map(|t| start + t);
+    // A timeout too long to represent is no timeout.
+    let deadline = timeout.and_then(|t| start.checked_add(t));
     if timeout != Some(Duration::ZERO) {
         let hints = spin_hints();
         for i in 0..hints + SPIN_YIELDS {

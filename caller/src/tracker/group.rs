@@ -516,8 +516,9 @@ impl PendingGroup {
                 return Poll::Ready(Vec::new());
             }
             if let Some(at) = cancelled_at {
-                let limit = drain_limit
-                    .get_or_insert_with(|| Sleep::until(at + inner.cancellation_timeout));
+                let limit = drain_limit.get_or_insert_with(|| {
+                    Sleep::until(at.checked_add(inner.cancellation_timeout))
+                });
                 if std::pin::Pin::new(limit).poll(cx).is_ready() {
                     let st = lock(&inner.state);
                     return Poll::Ready(
