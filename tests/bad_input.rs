@@ -13,7 +13,10 @@ fn timeouts_too_long_to_represent_mean_no_timeout() {
     let c = Caller::new_thread("huge-timeouts").unwrap();
     assert_eq!(c.call_soon(|| 1).wait_sync(Some(Duration::MAX)).unwrap(), 1);
     let mut p = c.call_soon(|| 2);
-    assert_eq!(futures::executor::block_on(p.wait(Some(Duration::MAX))).unwrap(), 2);
+    assert_eq!(
+        futures::executor::block_on(p.wait(Some(Duration::MAX))).unwrap(),
+        2
+    );
     let out = futures::executor::block_on(caller::timeout(Duration::MAX, async { 3 }));
     assert_eq!(out.unwrap(), 3);
     let view = c.call_soon(|| 4).any();
@@ -27,7 +30,10 @@ fn timeouts_too_long_to_represent_mean_no_timeout() {
     assert_eq!(out.unwrap().unwrap().unwrap(), 5);
     let later = c.call_later(Duration::MAX, || ());
     assert!(later.cancel("not waiting forever"));
-    support::done(&later, "a call scheduled Duration::MAX from now, then cancelled");
+    support::done(
+        &later,
+        "a call scheduled Duration::MAX from now, then cancelled",
+    );
     let (done, not_done) = futures::executor::block_on(caller::wait(
         vec![c.call_soon(|| 6)],
         Some(Duration::MAX),
