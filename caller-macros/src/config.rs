@@ -141,6 +141,26 @@ impl Errors {
     }
 }
 
+/// Parse the function an attribute is on. On failure the error, saying what the attribute
+/// `goes_on`, is emitted after the item unchanged (so the IDE keeps the item).
+pub(crate) fn parse_fn(
+    item: &TokenStream,
+    mut errors: Errors,
+    what: &str,
+    goes_on: &str,
+) -> Result<(syn::ItemFn, Errors), TokenStream> {
+    match syn::parse2(item.clone()) {
+        Ok(f) => Ok((f, errors)),
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                format!("{what} goes on {goes_on}: {e}"),
+            ));
+            Err(errors.emit(item.clone()))
+        }
+    }
+}
+
 /// Parse `args` into `A`, or record the error and fall back to `A::default()`.
 pub(crate) fn parse_args<A: Parse + Default>(args: TokenStream, errors: &mut Errors) -> A {
     match syn::parse2::<A>(args) {

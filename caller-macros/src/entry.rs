@@ -108,15 +108,9 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
                 Args::new(kind)
             }
         };
-    let func: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            errors.push(syn::Error::new(
-                e.span(),
-                format!("{what} goes on an `async fn`: {e}"),
-            ));
-            return errors.emit(item);
-        }
+    let (func, mut errors) = match config::parse_fn(&item, errors, what, "an `async fn`") {
+        Ok(parsed) => parsed,
+        Err(tokens) => return tokens,
     };
     let config = args.build(&func.sig.ident.unraw().to_string());
 

@@ -136,16 +136,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             Args::default().build().expect("no keys, no conflict")
         }
     };
-    let func: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            errors.push(syn::Error::new(
-                e.span(),
-                format!("{WHAT} goes on a `fn` or `async fn` with a body: {e}"),
-            ));
-            return errors.emit(item);
-        }
-    };
+    let (func, mut errors) =
+        match config::parse_fn(&item, errors, WHAT, "a `fn` or `async fn` with a body") {
+            Ok(parsed) => parsed,
+            Err(tokens) => return tokens,
+        };
 
     // Validate the signature; a mistake there gives the stub below, not the real call.
     let mut sig_errors = Errors::default();

@@ -75,16 +75,11 @@ impl Args {
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let config = config::parse_args::<Args>(args, &mut errors).build();
-    let func: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            errors.push(syn::Error::new(
-                e.span(),
-                format!("{WHAT} goes on a `fn` or `async fn` with a body: {e}"),
-            ));
-            return errors.emit(item);
-        }
-    };
+    let (func, mut errors) =
+        match config::parse_fn(&item, errors, WHAT, "a `fn` or `async fn` with a body") {
+            Ok(parsed) => parsed,
+            Err(tokens) => return tokens,
+        };
     let mut sig_errors = Errors::default();
     let checks = config::check_inputs(&func.sig, &config.krate, WHAT, WHY, &mut sig_errors);
     if let ReturnType::Type(_, ty) = &func.sig.output {
