@@ -61,7 +61,17 @@ const SETTLED: u8 = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CallbackId(u32);
 
-type Callback = Box<dyn FnOnce(&AnyPending) + Send + 'static>;
+/// A done callback: a user's closure, or a tracker's hook (no allocation per pending:
+/// groups and managers add one to every member).
+enum Callback {
+    User(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
+    Tracker(std::sync::Weak<dyn MemberDone>),
+}
+
+/// What a tracker does when one of its pendings is done.
+pub(crate) trait MemberDone: Send + Sync + 'static {
+    fn member_done(&self, pending: &AnyPending);
+}
 type Canceller = Box<dyn FnOnce(&str) + Send + 'static>;
 
 /// What a pending knows about itself: shown by `Debug` and attached to the call's tracing
@@ -216,7 +226,14 @@ impl Finished {
 }
 
 fn run_callback(cb: Callback, view: &AnyPending) {
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(view)));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cb {
+        Callback::User(f) => f(view),
+        Callback::Tracker(t) => {
+            if let Some(t) = t.upgrade() {
+                t.member_done(view);
+            }
+        }
+    }));
     if let Err(payload) = res {
         tracing::error!(
             pending = view.header().meta.id,
@@ -709,15 +726,24 @@ impl AnyPending {
     /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&AnyPending) + Send + 'static) -> CallbackId {
+        self.add_callback(Callback::User(Box::new(f)))
+    }
+
+    /// Tell `tracker` when this pending is done (a done callback without an allocation).
+    pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>) {
+        self.add_callback(Callback::Tracker(tracker));
+    }
+
+    fn add_callback(&self, cb: Callback) -> CallbackId {
         let h = self.header();
         let mut st = h.lock();
         st.next_callback += 1;
         let id = st.next_callback;
         if h.is_done() {
             drop(st);
-            run_callback(Box::new(f), self);
+            run_callback(cb, self);
         } else {
-            st.callbacks.push((id, Box::new(f)));
+            st.callbacks.push((id, cb));
         }
         CallbackId(id)
     }

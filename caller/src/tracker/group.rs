@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use crate::caller::Caller;
 use crate::context::{Context, Tracker, Trackers};
 use crate::error::Error;
-use crate::pending::AnyPending;
+use crate::pending::{AnyPending, MemberDone};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::timer::Sleep;
 use crate::tracker::GroupError;
@@ -694,14 +694,12 @@ impl GroupInner {
         if let Some(msg) = cancel_with {
             pending.cancel(&msg);
         }
-        let weak = Arc::downgrade(self);
-        pending.add_done_callback(move |p| {
-            if let Some(g) = weak.upgrade() {
-                g.member_done(p);
-            }
-        });
+        let weak: Weak<dyn MemberDone> = Arc::downgrade(self) as Weak<GroupInner>;
+        pending.add_tracker(weak);
     }
+}
 
+impl MemberDone for GroupInner {
     fn member_done(&self, p: &AnyPending) {
         let (cancel_msg, waker) = {
             let mut st = lock(&self.state);
@@ -736,7 +734,9 @@ impl GroupInner {
             w.wake();
         }
     }
+}
 
+impl GroupInner {
     pub(crate) fn describe(&self, out: &mut String, indent: &str) {
         use std::fmt::Write;
         let st = lock(&self.state);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use crate::context::{modify_current, Context, Tracker, Trackers};
-use crate::pending::AnyPending;
+use crate::pending::{AnyPending, MemberDone};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 
 struct ManagerInner {
@@ -129,16 +129,18 @@ impl Tracker for ManagerInner {
 
     fn add(self: Arc<Self>, pending: &AnyPending, _shielded: bool) {
         lock(&self.pendings).insert(pending.id(), pending.clone());
-        let weak: Weak<ManagerInner> = Arc::downgrade(&self);
-        pending.add_done_callback(move |p| {
-            if let Some(m) = weak.upgrade() {
-                lock(&m.pendings).remove(&p.id());
-            }
-        });
+        let weak: Weak<dyn MemberDone> = Arc::downgrade(&self) as Weak<ManagerInner>;
+        pending.add_tracker(weak);
     }
 
     fn id(&self) -> u64 {
         self.id
+    }
+}
+
+impl MemberDone for ManagerInner {
+    fn member_done(&self, pending: &AnyPending) {
+        lock(&self.pendings).remove(&pending.id());
     }
 }
 
