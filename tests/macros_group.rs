@@ -190,3 +190,27 @@ async fn the_body_may_borrow_locals_and_its_value_comes_out() {
     assert_eq!(joined, "a+b");
     assert_eq!(words.len(), 2, "still ours");
 }
+
+/// `cancellation_timeout` bounds the exit's wait for a member that ignores cancellation,
+/// as the builder's setter does.
+#[caller::test]
+async fn cancellation_timeout_bounds_the_wait_for_a_stubborn_member() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let out = caller::pending_group!(
+        mode = cancel_and_raise,
+        timeout = 0.02,
+        cancellation_timeout = Duration::from_millis(50),
+        {
+            // A sync member cannot be interrupted: it holds the group open.
+            let stubborn = caller::to_thread(move || {
+                let _ = release_rx.recv_timeout(LIMIT);
+            });
+            let _ = stubborn.protect().await;
+        }
+    );
+    match out {
+        Err(Error::Group(g)) => assert_eq!(g.abandoned.len(), 1, "{g}"),
+        other => panic!("the exit did not name the stubborn member: {other:?}"),
+    }
+    release_tx.send(()).unwrap();
+}

@@ -16,6 +16,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(mode);
     syn::custom_keyword!(shield);
     syn::custom_keyword!(timeout);
+    syn::custom_keyword!(cancellation_timeout);
 }
 
 /// One key of a macro's arguments: set at most once.

@@ -13,7 +13,8 @@ use crate::config::{self, kw, Errors, Slot};
 
 const WHAT: &str = "pending_group!";
 const KEYS: &str = "`mode = 0..=3 | name`, `shield = bool`, `timeout = seconds | Duration`, \
-                    `crate = path`, then the body `{ ... }`";
+                    `cancellation_timeout = seconds | Duration`, `crate = path`, then the body \
+                    `{ ... }`";
 const MODES: &str = "0, 1, 2, 3, `ignore_cancelled`, `cancel_and_raise`, `cancel_quietly`, \
                      `raise`, `supervisor`";
 
@@ -92,9 +93,13 @@ enum Timeout {
 }
 
 impl Timeout {
-    fn parse_value(input: ParseStream<'_>) -> syn::Result<Timeout> {
-        const HOW: &str = "`timeout` is a non-negative number of seconds (`timeout = 2.5`) or a \
-                           `Duration` expression";
+    /// The value of the key `key` (`timeout` or `cancellation_timeout`).
+    fn parse_value(input: ParseStream<'_>, key: &str) -> syn::Result<Timeout> {
+        let how = format!(
+            "`{key}` is a non-negative number of seconds (`{key} = 2.5`) or a `Duration` \
+             expression"
+        );
+        let how = how.as_str();
         let expr = ungroup(input.parse()?);
         match expr {
             Expr::Lit(l) => match &l.lit {
@@ -107,16 +112,16 @@ impl Timeout {
                     if !(secs.is_finite() && secs < u64::MAX as f64) {
                         return Err(syn::Error::new(
                             f.span(),
-                            format!("{HOW}; this is too large"),
+                            format!("{how}; this is too large"),
                         ));
                     }
                     Ok(Timeout::Secs(l.lit))
                 }
-                other => Err(syn::Error::new(other.span(), HOW)),
+                other => Err(syn::Error::new(other.span(), how)),
             },
             Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Err(syn::Error::new_spanned(
                 u,
-                format!("{HOW}; a negative timeout has no meaning"),
+                format!("{how}; a negative timeout has no meaning"),
             )),
             other => Ok(Timeout::Expr(other)),
         }
@@ -127,12 +132,13 @@ impl Timeout {
 ///
 /// ```text
 /// input := (key "=" value ",")* Block ","?
-/// key   := "mode" | "shield" | "timeout" | "crate"
+/// key   := "mode" | "shield" | "timeout" | "cancellation_timeout" | "crate"
 /// ```
 struct Input {
     mode: Slot<Mode>,
     shield: Slot<Expr>,
     timeout: Slot<Timeout>,
+    cancellation_timeout: Slot<Timeout>,
     krate: Slot<Path>,
     body: Option<Block>,
     /// Mistakes in the keys: reported, and the rest still expanded.
@@ -145,6 +151,7 @@ impl Parse for Input {
             mode: Slot::new("mode"),
             shield: Slot::new("shield"),
             timeout: Slot::new("timeout"),
+            cancellation_timeout: Slot::new("cancellation_timeout"),
             krate: Slot::new("crate"),
             body: None,
             errors: Errors::default(),
@@ -208,7 +215,15 @@ impl Input {
         } else if lookahead.peek(kw::timeout) {
             let key: kw::timeout = input.parse()?;
             input.parse::<Token![=]>()?;
-            self.timeout.set(key.span, Timeout::parse_value(input)?)
+            self.timeout
+                .set(key.span, Timeout::parse_value(input, "timeout")?)
+        } else if lookahead.peek(kw::cancellation_timeout) {
+            let key: kw::cancellation_timeout = input.parse()?;
+            input.parse::<Token![=]>()?;
+            self.cancellation_timeout.set(
+                key.span,
+                Timeout::parse_value(input, "cancellation_timeout")?,
+            )
         } else if lookahead.peek(Token![crate]) {
             config::parse_crate(input, &mut self.krate)
         } else {
@@ -222,6 +237,7 @@ struct Config {
     mode: Option<Mode>,
     shield: Option<Expr>,
     timeout: Option<Timeout>,
+    cancellation_timeout: Option<Timeout>,
     krate: TokenStream,
 }
 
@@ -246,6 +262,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         mode: input.mode.take(),
         shield: input.shield.take(),
         timeout: input.timeout.take(),
+        cancellation_timeout: input.cancellation_timeout.take(),
         krate: config::crate_path(input.krate.take()),
     };
     let group = expand_group(&config, body);
@@ -268,22 +285,16 @@ fn expand_group(config: &Config, body: Block) -> TokenStream {
         Mode::Expr(e) => quote!(.mode(#e)),
     });
     let shield = config.shield.as_ref().map(|s| quote!(.shield(#s)));
-    let timeout = config.timeout.as_ref().map(|t| match t {
-        Timeout::Secs(Lit::Int(i)) => {
-            let secs = i.base10_parse::<u64>().expect("checked when parsed");
-            let secs = Literal::u64_unsuffixed(secs);
-            quote!(.timeout(::core::time::Duration::from_secs(#secs)))
-        }
-        Timeout::Secs(lit) => {
-            let secs = match lit {
-                Lit::Float(f) => f.base10_parse::<f64>().expect("checked when parsed"),
-                _ => unreachable!("only numbers are kept"),
-            };
-            let secs = Literal::f64_unsuffixed(secs);
-            quote!(.timeout(::core::time::Duration::from_secs_f64(#secs)))
-        }
-        Timeout::Expr(e) => quote!(.timeout(#e)),
-    });
+    let timeout = config
+        .timeout
+        .as_ref()
+        .map(|t| duration(t))
+        .map(|d| quote!(.timeout(#d)));
+    let cancellation_timeout = config
+        .cancellation_timeout
+        .as_ref()
+        .map(|t| duration(t))
+        .map(|d| quote!(.cancellation_timeout(#d)));
     // `.await` carries the macro's span: outside an async context, rustc's "only allowed
     // inside `async` functions and blocks" points at the `pending_group!(..)` call.
     let await_ = quote_spanned!(Span::call_site()=> .await);
@@ -292,8 +303,29 @@ fn expand_group(config: &Config, body: Block) -> TokenStream {
             #mode
             #shield
             #timeout
+            #cancellation_timeout
             .build()
             .run(async #body)
             #await_
+    }
+}
+
+/// A `Duration` expression for a timeout key's value.
+fn duration(t: &Timeout) -> TokenStream {
+    match t {
+        Timeout::Secs(Lit::Int(i)) => {
+            let secs = i.base10_parse::<u64>().expect("checked when parsed");
+            let secs = Literal::u64_unsuffixed(secs);
+            quote!(::core::time::Duration::from_secs(#secs))
+        }
+        Timeout::Secs(lit) => {
+            let secs = match lit {
+                Lit::Float(f) => f.base10_parse::<f64>().expect("checked when parsed"),
+                _ => unreachable!("only numbers are kept"),
+            };
+            let secs = Literal::f64_unsuffixed(secs);
+            quote!(::core::time::Duration::from_secs_f64(#secs))
+        }
+        Timeout::Expr(e) => quote!(#e),
     }
 }

@@ -154,6 +154,7 @@ pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `mode` | `0`–`3` (the seed's numbers) or a name: `ignore_cancelled` (0), `cancel_and_raise` (1), `cancel_quietly` (2), `raise` (3), `supervisor`; or any `GroupMode` expression |
 /// | `shield` | `true`, `false` or a `bool` expression |
 /// | `timeout` | a non-negative number of seconds (`2.5`), or a `Duration` expression |
+/// | `cancellation_timeout` | how long the exit waits for members after a cancel or failure (default 10 s); same forms as `timeout` |
 /// | `crate` | name the runtime crate by this path |
 ///
 /// It contains an `.await`, so it is used inside an `async` function or block.
