@@ -288,12 +288,12 @@ fn expand_group(config: &Config, body: Block) -> TokenStream {
     let timeout = config
         .timeout
         .as_ref()
-        .map(|t| duration(t))
+        .map(duration)
         .map(|d| quote!(.timeout(#d)));
     let cancellation_timeout = config
         .cancellation_timeout
         .as_ref()
-        .map(|t| duration(t))
+        .map(duration)
         .map(|d| quote!(.cancellation_timeout(#d)));
     // `.await` carries the macro's span: outside an async context, rustc's "only allowed
     // inside `async` functions and blocks" points at the `pending_group!(..)` call.
