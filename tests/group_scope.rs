@@ -270,3 +270,111 @@ fn try_run_returns_the_bodys_error_unchanged_in_every_mode() {
         assert!(p.cancelled(), "{mode:?}: members are cancelled");
     }
 }
+
+#[test]
+fn a_group_error_names_each_failed_member() {
+    let out = block_on(PendingGroup::new(GroupMode::Supervisor).run(async {
+        for item in [3u32, 17] {
+            let opts = caller::CallOptions::new()
+                .name("parse item")
+                .meta("item", item.to_string());
+            drop(caller::to_thread_with(
+                job::try_sync(move || format!("x{item}").parse::<u32>()),
+                opts,
+            ));
+        }
+    }));
+    let Err(Error::Group(g)) = out else {
+        panic!("the supervisor reports its failures: {out:?}")
+    };
+    let mut items: Vec<&str> = g.failures.iter().filter_map(|f| f.meta("item")).collect();
+    items.sort();
+    assert_eq!(items, ["17", "3"]);
+    for f in &g.failures {
+        assert_eq!(f.name, "parse item");
+        assert!(f.id > 0);
+        assert!(f.caller.as_deref().unwrap().starts_with("caller-worker-"));
+        assert!(f.error.is_failure());
+    }
+    let text = g.to_string();
+    assert!(
+        text.contains("item=17") && text.contains("item=3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_group_ended_by_its_own_timeout_says_so_where_its_mode_raises() {
+    for mode in [
+        GroupMode::CancelAndRaise,
+        GroupMode::Raise,
+        GroupMode::Supervisor,
+    ] {
+        let group = PendingGroup::builder()
+            .mode(mode)
+            .timeout(Duration::from_millis(20))
+            .build();
+        let err = block_on(group.run(std::future::pending::<()>())).unwrap_err();
+        assert!(err.is_timeout(), "{mode:?}: {err}");
+        assert!(
+            err.is_cancelled(),
+            "{mode:?}: a timeout is a cancellation too"
+        );
+        assert!(err.to_string().contains("timed out after 20ms"), "{err}");
+    }
+    // Cancelled by hand: no timeout is claimed.
+    let g = PendingGroup::builder()
+        .mode(GroupMode::Raise)
+        .timeout(LIMIT)
+        .build();
+    let g2 = g.clone();
+    let err = block_on(g.run(async move {
+        g2.cancel("by hand");
+        std::future::pending::<()>().await
+    }))
+    .unwrap_err();
+    assert!(!err.is_timeout() && err.is_cancelled(), "{err}");
+    // Modes that exit quietly stay quiet.
+    let quiet = PendingGroup::builder()
+        .mode(GroupMode::IgnoreCancelled)
+        .timeout(Duration::from_millis(1))
+        .build();
+    assert!(matches!(
+        block_on(quiet.run(std::future::pending::<()>())),
+        Ok(None)
+    ));
+}
+
+#[test]
+fn a_nested_group_error_appears_once_in_the_enclosing_error_in_every_mode() {
+    for outer_mode in [
+        GroupMode::IgnoreCancelled,
+        GroupMode::CancelAndRaise,
+        GroupMode::CancelQuietly,
+        GroupMode::Raise,
+        GroupMode::Supervisor,
+    ] {
+        let out = block_on(PendingGroup::new(outer_mode).run(async {
+            let inner = PendingGroup::new(GroupMode::CancelAndRaise)
+                .run(async {
+                    let _ = caller::to_thread(job::try_sync(|| "x".parse::<u8>())).await;
+                })
+                .await;
+            inner.unwrap_err()
+        }));
+        let err = out.unwrap_err();
+        let Error::Group(outer) = &err else {
+            panic!("{outer_mode:?}: the enclosing group raises the nested failure: {err}")
+        };
+        assert_eq!(outer.failures.len(), 1, "{outer_mode:?}: {err}");
+        let Error::Group(nested) = &outer.failures[0].error else {
+            panic!("{outer_mode:?}: the nested group's error as it was raised: {err}")
+        };
+        assert_eq!(nested.failures.len(), 1, "{outer_mode:?}: {err}");
+        assert_eq!(
+            err.to_string().matches("invalid digit").count(),
+            1,
+            "{outer_mode:?}: {err}"
+        );
+    }
+}

@@ -62,8 +62,10 @@ pub(crate) trait Tracker: Send + Sync + 'static {
     fn shielded(&self) -> bool {
         false
     }
-    /// `shielded` is true when a shielded group sits between this tracker and the pending.
-    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool);
+    /// `shielded` is true when a shielded group sits between this tracker and the pending;
+    /// `nested` when any group does (that group reports the pending's failure, as part of
+    /// its own error, when it exits).
+    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool);
     fn id(&self) -> u64;
     fn as_group(self: Arc<Self>) -> Option<Arc<crate::tracker::GroupInner>> {
         None
@@ -156,6 +158,23 @@ impl Context {
         }
     }
 
+    /// This context with only the trackers of `kinds`: what a call that opts into
+    /// `kinds` sees (a call that opts out of a kind does not see it either).
+    pub(crate) fn only(self, kinds: Trackers) -> Context {
+        if kinds == Trackers::ALL || self.trackers().iter().all(|t| kinds.contains(t.kind())) {
+            return self;
+        }
+        let v: Vec<Arc<dyn Tracker>> = self
+            .trackers()
+            .iter()
+            .filter(|t| kinds.contains(t.kind()))
+            .cloned()
+            .collect();
+        Context {
+            trackers: (!v.is_empty()).then(|| Arc::new(v)),
+        }
+    }
+
     pub(crate) fn trackers(&self) -> &[Arc<dyn Tracker>] {
         self.trackers.as_deref().map_or(&[], Vec::as_slice)
     }
@@ -165,8 +184,10 @@ impl Context {
         let trackers = self.trackers();
         for (i, t) in trackers.iter().enumerate() {
             if kinds.contains(t.kind()) {
-                let shielded = trackers[i + 1..].iter().any(|inner| inner.shielded());
-                t.clone().add(pending, shielded);
+                let inside = &trackers[i + 1..];
+                let shielded = inside.iter().any(|inner| inner.shielded());
+                let nested = inside.iter().any(|inner| inner.kind() == Trackers::GROUPS);
+                t.clone().add(pending, shielded, nested);
             }
         }
     }

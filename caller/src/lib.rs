@@ -56,9 +56,11 @@ pub use crate::caller::{
     to_thread, to_thread_async, to_thread_with, Backend, CallOptions, Caller, CallerBuilder,
     CallerId, CallerState, PoolConfig,
 };
-pub use crate::completion::{as_completed, as_completed_stream, wait, AsCompleted, ReturnWhen};
+pub use crate::completion::{
+    as_completed, as_completed_stream, wait, AsCompleted, Completable, ReturnWhen,
+};
 pub use crate::context::{Context, ContextGuard, Scoped, Trackers};
-pub use crate::error::{BoxError, Error};
+pub use crate::error::{BoxError, Error, Failure, GroupError, MemberFailure};
 pub use crate::job::IntoJob;
 pub use crate::pending::{
     AnyPending, CallbackId, Metadata, Pending, PendingState, Resolver, Wait, WaitDone,
@@ -66,7 +68,7 @@ pub use crate::pending::{
 pub use crate::queue::{queue_caller, QueueResult};
 pub use crate::timer::{sleep, timeout};
 pub use crate::tracker::{
-    dump, GroupBuilder, GroupError, GroupMode, ManagerGuard, PendingGroup, PendingManager,
+    dump, GroupBuilder, GroupMode, ManagerGuard, PendingGroup, PendingManager,
 };
 
 #[doc(hidden)]

@@ -72,7 +72,7 @@ enum Callback {
 pub(crate) trait MemberDone: Send + Sync + 'static {
     fn member_done(&self, pending: &AnyPending);
 }
-type Canceller = Box<dyn FnOnce(&str) + Send + 'static>;
+type Canceller = Arc<dyn Fn(&str) + Send + Sync + 'static>;
 
 /// What a pending knows about itself: shown by `Debug` and attached to the call's tracing
 /// span.
@@ -182,6 +182,10 @@ impl State {
 
     fn take_canceller(&mut self) -> Option<Canceller> {
         self.rare.as_mut().and_then(|r| r.canceller.take())
+    }
+
+    fn canceller(&self) -> Option<Canceller> {
+        self.rare.as_deref().and_then(|r| r.canceller.clone())
     }
 
     fn user_meta(&self) -> &[(String, String)] {
@@ -432,6 +436,20 @@ impl<T: Send + 'static> Shared<T> {
                 if self.header.is_done() {
                     return false;
                 }
+                if self.header.cancel_requested() {
+                    // A cancel asked before completion wins: `cancelled()` and the outcome
+                    // agree. The value is dropped after the lock is released.
+                    let err = Header::cancelled_error(&st);
+                    let fin = self
+                        .header
+                        .finish_locked(&mut st, Outcome::Error(Box::new(err)));
+                    drop(st);
+                    drop(v);
+                    if let Some(fin) = fin {
+                        fin.run(|| self.view());
+                    }
+                    return true;
+                }
                 *lock(&self.value) = Some(v);
                 let fin = self.header.finish_locked(&mut st, Outcome::Value);
                 drop(st);
@@ -453,26 +471,36 @@ impl<T: Send + 'static> Shared<T> {
         self.header.try_start(|| self.view())
     }
 
-    /// Take the outcome; `None` if not done.
+    /// Take the outcome; `None` if not done. A failure is moved out to the owner (so it
+    /// can take the function's error back by value); views keep its text.
     fn take(&self) -> Option<Result<T, Error>> {
-        self.outcome(Option::take)
+        if !self.header.is_done() {
+            return None;
+        }
+        let mut st = self.header.lock();
+        Some(match &mut st.outcome {
+            Outcome::Value => lock(&self.value).take().ok_or(Error::Taken),
+            Outcome::Error(e) => match &**e {
+                Error::Failed(f) => {
+                    let text = Error::Failed(f.text_only());
+                    Err(std::mem::replace(&mut **e, text))
+                }
+                other => Err(other.clone()),
+            },
+            Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
+        })
     }
 
     fn peek(&self) -> Option<Result<T, Error>>
     where
         T: Clone,
     {
-        self.outcome(|slot| slot.clone())
-    }
-
-    /// The outcome if done, the value read out of its slot by `read`.
-    fn outcome(&self, read: impl FnOnce(&mut Option<T>) -> Option<T>) -> Option<Result<T, Error>> {
         if !self.header.is_done() {
             return None;
         }
         let st = self.header.lock();
         Some(match &st.outcome {
-            Outcome::Value => read(&mut lock(&self.value)).ok_or(Error::Taken),
+            Outcome::Value => lock(&self.value).clone().ok_or(Error::Taken),
             Outcome::Error(e) => Err((**e).clone()),
             Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
         })
@@ -563,11 +591,12 @@ impl AnyPending {
     /// ```
     pub fn cancelled(&self) -> bool {
         let flags = self.header().flags();
-        if flags & CANCEL_REQUESTED != 0 {
-            return true;
+        if flags & DONE == 0 {
+            return flags & CANCEL_REQUESTED != 0;
         }
-        flags & DONE != 0
-            && matches!(&self.header().lock().outcome, Outcome::Error(e) if e.is_cancelled())
+        // Done: the outcome decides, so the two always agree (a failure that came after a
+        // cancel request is a failure).
+        matches!(&self.header().lock().outcome, Outcome::Error(e) if e.is_cancelled())
     }
 
     /// Ask the pending to cancel, from any thread, any number of times.
@@ -611,7 +640,8 @@ impl AnyPending {
         if first {
             tracing::debug!(pending = h.meta.id, name = %h.meta.name, message = msg, "cancel requested");
         }
-        let canceller = st.take_canceller();
+        // Every cancel calls the canceller, with the accumulated message.
+        let canceller = st.canceller();
         if flags & RUNNING != 0 {
             let runner = st.runner.take();
             drop(st);
@@ -629,7 +659,8 @@ impl AnyPending {
             drop(st);
         }
         if let Some(c) = canceller {
-            c(msg);
+            let all = h.lock().cancel_msg().to_owned();
+            c(&all);
         }
         true
     }
@@ -681,32 +712,38 @@ impl AnyPending {
         self.header().finish_error(err, || self.clone())
     }
 
-    /// Install a function called (once, on the cancelling thread) when a cancel is first
-    /// asked while the pending is not done; called at once if a cancel was already asked.
-    /// With a canceller, `cancel` leaves finishing the pending to its producer.
+    /// Install a function called, on the cancelling thread, by every
+    /// [`cancel`](Self::cancel) while the pending is not done, with the accumulated
+    /// message (so it may be called more than once); called at once if a cancel was
+    /// already asked. With a canceller, `cancel` leaves finishing the pending to its
+    /// producer; a value the producer sets after a cancel was asked is discarded and the
+    /// outcome is cancelled.
     ///
     /// ```
-    /// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
-    /// let p = caller::Pending::<()>::new();
-    /// let seen = Arc::new(AtomicBool::new(false));
+    /// use std::sync::{Arc, Mutex};
+    /// let p = caller::Pending::<u8>::new();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let s = seen.clone();
-    /// p.set_canceller(move |_msg| s.store(true, Ordering::SeqCst));
+    /// p.set_canceller(move |msg| s.lock().unwrap().push(msg.to_owned()));
     /// p.cancel("stop");
-    /// assert!(seen.load(Ordering::SeqCst));
+    /// p.cancel("now");
+    /// assert_eq!(*seen.lock().unwrap(), ["stop", "stop\nnow"]);
     /// assert!(p.cancelled() && !p.done());
+    /// p.set_result(1); // the producer finishes: the cancel wins
+    /// assert!(p.done() && p.cancelled());
     /// ```
-    pub fn set_canceller(&self, f: impl FnOnce(&str) + Send + 'static) {
+    pub fn set_canceller(&self, f: impl Fn(&str) + Send + Sync + 'static) {
         let h = self.header();
         let mut st = h.lock();
         if h.is_done() {
             return;
         }
+        let f: Canceller = Arc::new(f);
+        st.rare().canceller = Some(f.clone());
         if h.flags() & CANCEL_REQUESTED != 0 {
             let msg = st.cancel_msg().to_owned();
             drop(st);
             f(&msg);
-        } else {
-            st.rare().canceller = Some(Box::new(f));
         }
     }
 
@@ -761,6 +798,11 @@ impl AnyPending {
         let before = st.callbacks.len();
         st.callbacks.retain(|(i, _)| *i != id.0);
         st.callbacks.len() != before
+    }
+
+    /// Every user key/value, in the order first set.
+    pub(crate) fn user_meta(&self) -> Vec<(String, String)> {
+        self.header().lock().user_meta().to_vec()
     }
 
     /// Attach a user key/value to the pending (shown by `Debug`). Replaces an earlier value

@@ -42,11 +42,10 @@ use std::time::{Duration, Instant};
 
 use crate::caller::Caller;
 use crate::context::{Context, Tracker, Trackers};
-use crate::error::Error;
+use crate::error::{Error, GroupError, MemberFailure};
 use crate::pending::{AnyPending, MemberDone};
 use crate::sync::{lock, AtomicU64, Mutex, Ordering};
 use crate::timer::Sleep;
-use crate::tracker::GroupError;
 
 /// How a [`PendingGroup`] reacts to cancelled members and how it exits when it ended
 /// cancelled. The seed's modes 0–2, its mode 3 as the code behaves, and a supervisor.
@@ -199,7 +198,9 @@ struct GroupState {
     children: Vec<Weak<GroupInner>>,
     cancelled: Option<String>,
     cancelled_at: Option<Instant>,
-    failures: Vec<Error>,
+    /// Set when the group's own timeout cancelled it.
+    timed_out: Option<Duration>,
+    failures: Vec<MemberFailure>,
     waker: Option<Waker>,
     /// Shielded groups active inside this group's body: while there are any, a cancelled
     /// group keeps polling its body instead of dropping it (the shield holds).
@@ -218,6 +219,9 @@ enum Phase {
 struct Member {
     pending: AnyPending,
     shielded: bool,
+    /// Also a member of a group nested in this one: that group records its failure and
+    /// reports it, as one nested failure, when it exits.
+    nested: bool,
 }
 
 /// Pending ids are distinct sequential numbers: they need no hashing.
@@ -390,7 +394,7 @@ impl PendingGroup {
     /// assert!(g.remove(&p));
     /// ```
     pub fn add(&self, pending: &AnyPending) {
-        self.inner.add_member(pending, false);
+        self.inner.add_member(pending, false, false);
     }
 
     /// Remove a member by hand; returns whether it was a member.
@@ -458,6 +462,7 @@ impl PendingGroup {
             .iter()
             .filter_map(|t| t.clone().as_group())
             .collect();
+        let parent = enclosing.last().cloned();
         for g in &enclosing {
             if inner.shield {
                 lock(&g.state).shields_inside += 1;
@@ -484,6 +489,12 @@ impl PendingGroup {
                 if std::pin::Pin::new(d).poll(cx).is_ready() {
                     deadline = None;
                     let after = inner.timeout.unwrap_or_default();
+                    {
+                        let mut st = lock(&inner.state);
+                        if st.cancelled.is_none() {
+                            st.timed_out = Some(after);
+                        }
+                    }
                     inner.cancel(&format!("the group timed out after {after:?}"));
                 }
             }
@@ -534,7 +545,7 @@ impl PendingGroup {
         .await;
 
         guard.armed = false;
-        let (failures, cancelled) = inner.exit();
+        let (failures, cancelled, timed_out) = inner.exit();
         drop(guard);
         if !abandoned.is_empty() {
             tracing::warn!(
@@ -547,19 +558,39 @@ impl PendingGroup {
             // The body's own error comes out unchanged, whatever the mode.
             return Ok(output);
         }
-        if !failures.is_empty() || !abandoned.is_empty() {
-            return Err(Error::Group(Arc::new(GroupError {
+        let raised = if !failures.is_empty() || !abandoned.is_empty() {
+            Error::Group(Arc::new(GroupError {
                 failures,
                 cancelled,
+                timed_out,
                 abandoned,
-            })));
-        }
-        match cancelled {
-            Some(message) if inner.mode.raises_when_cancelled() => {
-                Err(Error::Cancelled { message })
+            }))
+        } else {
+            match cancelled {
+                // Ended by its own timeout: say so (`is_timeout()`), still a cancellation.
+                Some(message) if inner.mode.raises_when_cancelled() && timed_out.is_some() => {
+                    Error::Group(Arc::new(GroupError {
+                        failures: Vec::new(),
+                        cancelled: Some(message),
+                        timed_out,
+                        abandoned: Vec::new(),
+                    }))
+                }
+                Some(message) if inner.mode.raises_when_cancelled() => Error::Cancelled { message },
+                _ => return Ok(output),
             }
-            _ => Ok(output),
+        };
+        if raised.is_failure() {
+            // The enclosing group sees this group's failures once, as they were raised.
+            if let Some(parent) = &parent {
+                parent.record_failure(MemberFailure::new(
+                    inner.id,
+                    format!("group #{}", inner.id),
+                    raised.clone(),
+                ));
+            }
         }
+        Err(raised)
     }
 }
 
@@ -651,13 +682,37 @@ impl GroupInner {
         true
     }
 
-    /// Mark the group exited; returns its failures and cancel message.
-    fn exit(&self) -> (Vec<Error>, Option<String>) {
+    /// Mark the group exited; returns its failures, cancel message and timeout.
+    fn exit(&self) -> (Vec<MemberFailure>, Option<String>, Option<Duration>) {
         let mut st = lock(&self.state);
         st.phase = Phase::Exited;
         st.waker = None;
         st.children.clear();
-        (std::mem::take(&mut st.failures), st.cancelled.clone())
+        (
+            std::mem::take(&mut st.failures),
+            st.cancelled.clone(),
+            st.timed_out.filter(|_| st.cancelled.is_some()),
+        )
+    }
+
+    /// Record a failure that is not a member's own (a nested group's error); outside
+    /// `Supervisor` mode it cancels the group.
+    fn record_failure(&self, failure: MemberFailure) {
+        let msg = {
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Exited {
+                return;
+            }
+            let msg = format!("{} failed", failure.name);
+            st.failures.push(failure);
+            (self.mode != GroupMode::Supervisor).then_some(msg)
+        };
+        match msg {
+            Some(msg) => {
+                self.cancel(&msg);
+            }
+            None => self.wake(),
+        }
     }
 
     fn add_child(&self, child: &Arc<GroupInner>) {
@@ -672,7 +727,7 @@ impl GroupInner {
         }
     }
 
-    fn add_member(self: &Arc<Self>, pending: &AnyPending, shielded: bool) {
+    fn add_member(self: &Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool) {
         let cancel_with = {
             let mut st = lock(&self.state);
             if st.phase == Phase::Exited {
@@ -686,6 +741,7 @@ impl GroupInner {
                     v.insert(Member {
                         pending: pending.clone(),
                         shielded,
+                        nested,
                     });
                 }
             }
@@ -703,13 +759,15 @@ impl MemberDone for GroupInner {
     fn member_done(&self, p: &AnyPending) {
         let (cancel_msg, waker) = {
             let mut st = lock(&self.state);
-            if st.members.remove(&p.id()).is_none() {
+            let Some(member) = st.members.remove(&p.id()) else {
                 return;
-            }
+            };
             let cancel_msg = match p.error() {
+                // A nested group records it and reports it when it exits.
+                Some(e) if e.is_failure() && member.nested => None,
                 Some(e) if e.is_failure() => {
                     let msg = format!("member '{}' failed: {e}", p.metadata().name());
-                    st.failures.push(e);
+                    st.failures.push(member_failure(p, e));
                     (self.mode != GroupMode::Supervisor).then_some(msg)
                 }
                 Some(e) if e.is_cancelled() => (self.mode.member_cancel_cancels_group()
@@ -734,6 +792,15 @@ impl MemberDone for GroupInner {
             w.wake();
         }
     }
+}
+
+/// What a group keeps of a failed member.
+fn member_failure(p: &AnyPending, error: Error) -> MemberFailure {
+    let meta = p.metadata();
+    let mut f = MemberFailure::new(meta.id(), meta.name(), error);
+    f.caller = meta.caller().map(|(_, name)| name.to_owned());
+    f.meta = p.user_meta();
+    f
 }
 
 impl GroupInner {
@@ -771,8 +838,8 @@ impl Tracker for GroupInner {
         self.shield
     }
 
-    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool) {
-        self.add_member(pending, shielded);
+    fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool) {
+        self.add_member(pending, shielded, nested);
     }
 
     fn id(&self) -> u64 {

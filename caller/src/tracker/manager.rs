@@ -116,9 +116,25 @@ impl PendingManager {
         }
     }
 
-    /// Add a pending by hand.
+    /// Add a pending by hand. Adding one twice is harmless; one already done is ignored.
+    ///
+    /// ```
+    /// let m = caller::PendingManager::new();
+    /// let p = caller::Pending::<()>::new();
+    /// m.add(&p);
+    /// m.add(&p);
+    /// assert_eq!(m.pendings().len(), 1);
+    /// assert!(m.remove(&p));
+    /// assert!(m.pendings().is_empty());
+    /// ```
     pub fn add(&self, pending: &AnyPending) {
-        self.inner.clone().add(pending, false);
+        self.inner.clone().add(pending, false, false);
+    }
+
+    /// Stop tracking `pending` by hand; returns whether it was tracked.
+    pub fn remove(&self, pending: &AnyPending) -> bool {
+        // Its done callback stays registered and finds nothing to remove.
+        lock(&self.inner.pendings).remove(&pending.id()).is_some()
     }
 }
 
@@ -127,8 +143,17 @@ impl Tracker for ManagerInner {
         Trackers::MANAGERS
     }
 
-    fn add(self: Arc<Self>, pending: &AnyPending, _shielded: bool) {
-        lock(&self.pendings).insert(pending.id(), pending.clone());
+    fn add(self: Arc<Self>, pending: &AnyPending, _shielded: bool, _nested: bool) {
+        if pending.done() {
+            return;
+        }
+        let fresh = lock(&self.pendings)
+            .insert(pending.id(), pending.clone())
+            .is_none();
+        if !fresh {
+            return;
+        }
+        // Done in between: the hook runs at once and removes it again.
         let weak: Weak<dyn MemberDone> = Arc::downgrade(&self) as Weak<ManagerInner>;
         pending.add_tracker(weak);
     }
