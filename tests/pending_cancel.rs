@@ -266,3 +266,26 @@ fn cancel_racing_the_start_of_sync_calls_never_finishes_a_running_call() {
     );
     c.stop(true);
 }
+
+#[test]
+fn a_canceller_sees_every_cancel_and_a_value_set_after_a_cancel_is_discarded() {
+    let p = caller::Pending::<u8>::new();
+    let r = p.resolver();
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let c = calls.clone();
+    p.set_canceller(move |msg| c.lock().unwrap().push(msg.to_owned()));
+    assert!(p.cancel("first"));
+    assert!(p.cancel("second"));
+    assert_eq!(*calls.lock().unwrap(), ["first", "first\nsecond"]);
+    assert!(p.cancelled() && !p.done(), "the producer finishes it");
+    assert!(
+        r.set_result(5),
+        "the producer's finish completes the pending"
+    );
+    assert!(
+        p.done() && p.cancelled(),
+        "cancelled() and the outcome agree"
+    );
+    let err = p.error().expect("a cancel asked before completion wins");
+    assert_eq!(err.cancel_message(), Some("first\nsecond"));
+}

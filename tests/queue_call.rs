@@ -144,3 +144,100 @@ fn a_busy_async_queue_does_not_hold_up_the_callers_other_calls() {
     gate.set_result(());
     c.stop(true);
 }
+
+async fn queued_member((tx, n): (std::sync::mpsc::Sender<(u32, bool)>, u32)) {
+    // Each item makes a call of its own: it must not be cancelled by an exited group.
+    let mut made = caller::to_thread(move || n);
+    let res = made.wait(Some(LIMIT)).await;
+    tx.send((n, res.is_ok())).unwrap();
+}
+
+#[test]
+fn a_queue_first_used_inside_a_group_outlives_the_group() {
+    use caller::{GroupMode, PendingGroup};
+    let c = Caller::new_thread("queue-group").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (c2, tx2) = (c.clone(), tx.clone());
+    let out = futures::executor::block_on(PendingGroup::new(GroupMode::CancelAndRaise).run(
+        async move {
+            c2.queue_call_async(queued_member, (tx2, 1)).unwrap();
+        },
+    ));
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(
+        support::recv(&rx, "the item queued inside the group"),
+        (1, true)
+    );
+    let queue = c
+        .queue_get(&queued_member)
+        .expect("the queue is still open");
+    assert!(!queue.done(), "the group's exit left the queue alone");
+    c.queue_call_async(queued_member, (tx, 2)).unwrap();
+    assert_eq!(
+        support::recv(&rx, "an item queued after the group exited"),
+        (2, true),
+        "later items and the calls they make are not cancelled"
+    );
+    c.stop(true);
+}
+
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn stuck_item(
+    (started, dropped): (
+        std::sync::mpsc::Sender<()>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+) {
+    let _flag = DropFlag(dropped);
+    started.send(()).unwrap();
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn closing_a_queue_cancels_the_running_item_and_is_done_only_when_it_stopped() {
+    let c = Caller::new_thread("queue-close-running").unwrap();
+    for by_cancel in [false, true] {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        c.queue_call_async(stuck_item, (started_tx.clone(), dropped.clone()))
+            .unwrap();
+        let never = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        c.queue_call_async(stuck_item, (started_tx, never.clone()))
+            .unwrap();
+        support::recv(&started_rx, "the first item starting");
+        let queue = c.queue_get(&stuck_item).unwrap();
+        // The queue's pending is done only after the running item's future was dropped.
+        let d = dropped.clone();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        queue.add_done_callback(move |_| seen_tx.send(d.load(Ordering::SeqCst)).unwrap());
+        if by_cancel {
+            assert!(queue.cancel("enough"));
+        } else {
+            assert!(c.queue_close(&stuck_item));
+        }
+        assert!(
+            support::recv(&seen_rx, "the closed queue finishing"),
+            "the running item's future was dropped before the queue was done"
+        );
+        assert_eq!(
+            queue.cancelled(),
+            by_cancel,
+            "outcome agrees with how it ended"
+        );
+        // Everything sent to the caller before this call has been handled when it runs.
+        c.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+        assert!(
+            started_rx.try_recv().is_err(),
+            "the waiting item never starts"
+        );
+        assert!(!never.load(Ordering::SeqCst));
+    }
+    c.stop(true);
+}

@@ -81,3 +81,89 @@ fn a_context_carries_managers_to_plain_threads_and_foreign_executors() {
     futures::executor::block_on(m.wait_all());
     let _ = LIMIT;
 }
+
+#[test]
+fn a_call_that_opts_out_of_a_tracker_kind_does_not_see_it() {
+    use caller::{CallOptions, GroupMode, PendingGroup, Trackers};
+    let c = Caller::new_thread("opt-out").unwrap();
+    let m = PendingManager::new();
+    let (tx, rx) = mpsc::channel();
+    let m2 = m.clone();
+    let c2 = c.clone();
+    let out = futures::executor::block_on(PendingGroup::new(GroupMode::IgnoreCancelled).run(
+        async move {
+            let _guard = m2.activate();
+            for (kinds, label) in [
+                (Trackers::NONE, "none"),
+                (Trackers::MANAGERS, "managers"),
+                (Trackers::GROUPS, "groups"),
+            ] {
+                let (tx, m3) = (tx.clone(), m2.clone());
+                let p = c2.schedule_call(
+                    move || {
+                        let made = caller::to_thread_async(std::future::pending::<()>).any();
+                        let seen = (
+                            label,
+                            caller::PendingGroup::current().is_some(),
+                            m3.is_active(),
+                            made.clone(),
+                        );
+                        tx.send(seen).unwrap();
+                    },
+                    CallOptions::new().trackers(kinds),
+                );
+                p.await.unwrap();
+            }
+            // End the scope now: its members are cancelled, the rest keep running.
+            caller::PendingGroup::current()
+                .unwrap()
+                .cancel("the checks are done");
+        },
+    ));
+    assert!(
+        out.is_ok(),
+        "a mode-0 group exits quietly when cancelled: {out:?}"
+    );
+    let group_of = |made: &caller::AnyPending| made.done() && made.cancelled();
+    for _ in 0..3 {
+        let (label, sees_group, sees_manager, made) = recv(&rx, "a call reporting its context");
+        match label {
+            "none" => assert!(!sees_group && !sees_manager, "{label}"),
+            "managers" => assert!(!sees_group && sees_manager, "{label}"),
+            "groups" => assert!(sees_group && !sees_manager, "{label}"),
+            _ => unreachable!(),
+        }
+        // What the call made joined exactly the kinds it saw: the group's exit cancels its
+        // members, the manager keeps the rest.
+        assert_eq!(m.pendings().contains(&made), sees_manager, "{label}");
+        if sees_group {
+            support::done(&made, "a member of the exited group");
+            assert!(group_of(&made), "{label}");
+        } else {
+            assert!(!made.done(), "{label}: not a group member");
+            made.cancel("cleanup");
+        }
+    }
+    c.stop(true);
+}
+
+#[test]
+fn a_manager_removes_by_hand_and_ignores_repeats_and_done_pendings() {
+    let m = PendingManager::new();
+    let p = caller::Pending::<()>::new();
+    m.add(&p);
+    m.add(&p);
+    assert_eq!(m.pendings(), vec![p.any()], "added twice, tracked once");
+    assert!(m.remove(&p));
+    assert!(!m.remove(&p));
+    assert!(m.pendings().is_empty());
+    let done = caller::Pending::<()>::new();
+    done.set_result(());
+    m.add(&done);
+    assert!(m.pendings().is_empty(), "a done pending is ignored");
+    // Removed by hand: finishing it later leaves the manager alone.
+    m.add(&p);
+    assert!(m.remove(&p));
+    p.set_result(());
+    assert!(m.pendings().is_empty());
+}

@@ -71,8 +71,18 @@ struct Queue<A, F> {
     runner: Mutex<Option<Waker>>,
     runner_spawned: AtomicBool,
     closed: AtomicBool,
+    /// Whether an item is running, and how to finish the queue's pending when it stops
+    /// (a close that came while it ran). Lock order: `gate` before the pending's lock.
+    gate: Mutex<Gate>,
     pending: Pending<()>,
     ctx: Mutex<Context>,
+}
+
+#[derive(Default)]
+struct Gate {
+    running: bool,
+    /// Set by a close while an item runs: `Some(reason)` if the caller stopped.
+    finish: Option<Option<String>>,
 }
 
 impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
@@ -80,6 +90,9 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
         self
     }
 
+    /// Close: items not started never run, the running one is cancelled (an async
+    /// item's future is dropped at its next suspension point; a sync one cannot be
+    /// interrupted), and the queue's pending is done once nothing runs.
     fn close(&self, reason: Option<&str>) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
@@ -87,12 +100,14 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
         if let Some(w) = lock(&self.runner).take() {
             w.wake();
         }
-        match reason {
-            Some(r) => self.pending.shared_finish_cancelled(r),
-            None => {
-                self.pending.set_result(());
+        {
+            let mut gate = lock(&self.gate);
+            if gate.running {
+                gate.finish = Some(reason.map(str::to_owned));
+                return;
             }
         }
+        self.finish(reason);
     }
 
     fn view(&self) -> AnyPending {
@@ -103,6 +118,38 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
 impl<A, F> Queue<A, F> {
     fn name(&self) -> &str {
         self.pending.metadata().name()
+    }
+
+    fn finish(&self, reason: Option<&str>) {
+        match reason {
+            Some(r) => self.pending.shared_finish_cancelled(r),
+            // Finished by a cancel of the queue's pending: the outcome is cancelled.
+            None => {
+                self.pending.set_result(());
+            }
+        }
+    }
+
+    /// Claim the queue for one item; `false` if it is closed.
+    fn begin(&self) -> bool {
+        let mut gate = lock(&self.gate);
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        gate.running = true;
+        true
+    }
+
+    /// The running item stopped: finish the queue if a close came meanwhile.
+    fn end(&self) {
+        let finish = {
+            let mut gate = lock(&self.gate);
+            gate.running = false;
+            gate.finish.take()
+        };
+        if let Some(reason) = finish {
+            self.finish(reason.as_deref());
+        }
     }
 
     fn log(&self, res: std::thread::Result<Option<String>>) {
@@ -160,13 +207,15 @@ where
     }
 
     fn run(self: Box<Self>) {
-        if self.0.queue.closed.load(Ordering::Acquire) {
+        if !self.0.queue.begin() {
             tracing::debug!(
                 queue = self.0.queue.name(),
                 "call dropped: the queue is closed"
             );
             return;
         }
+        let queue = self.0.queue.clone();
+        let _end = EndItem(&*queue);
         self.0.run_sync();
     }
 
@@ -212,6 +261,15 @@ where
     }
 }
 
+/// Marks the end of a queue item, on every path out of it.
+struct EndItem<'a, A, F>(&'a Queue<A, F>);
+
+impl<A, F> Drop for EndItem<'_, A, F> {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
 /// The runner task of an async queue: one call at a time, in order, until closed.
 async fn run_queue<A, F, Fut, R>(queue: Arc<Queue<A, F>>)
 where
@@ -247,19 +305,41 @@ where
         if counted {
             unstarted_done();
         }
-        if queue.closed.load(Ordering::Acquire) {
+        if !queue.begin() {
             continue;
         }
+        // Ends the item also when the runner task is dropped (the caller stopped).
+        let _end = EndItem(&*queue);
         let made = run_in_frame(&mut ctx, &view, || {
             catch_unwind(AssertUnwindSafe(|| func(args)))
         });
         let res = match made {
             Err(p) => Err(p),
             Ok(fut) => {
-                let mut fut = std::pin::pin!(fut);
+                let mut fut = std::pin::pin!(Some(fut));
                 std::future::poll_fn(|cx| {
+                    // Let `close` wake this item's poll, then look whether it came.
+                    {
+                        let mut slot = lock(&queue.runner);
+                        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                            *slot = Some(cx.waker().clone());
+                        }
+                    }
+                    if queue.closed.load(Ordering::Acquire) {
+                        // Cancelled: drop the future here, on its own thread.
+                        let dropped = run_in_frame(&mut ctx, &view, || {
+                            catch_unwind(AssertUnwindSafe(|| fut.set(None)))
+                        });
+                        return Poll::Ready(match dropped {
+                            Ok(()) => Ok(Some("cancelled: the queue was closed".to_owned())),
+                            Err(p) => Err(p),
+                        });
+                    }
+                    let Some(f) = fut.as_mut().as_pin_mut() else {
+                        return Poll::Ready(Ok(None));
+                    };
                     run_in_frame(&mut ctx, &view, || {
-                        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                        match catch_unwind(AssertUnwindSafe(|| f.poll(cx))) {
                             Ok(Poll::Pending) => Poll::Pending,
                             Ok(Poll::Ready(r)) => Poll::Ready(Ok(r.__error())),
                             Err(p) => Poll::Ready(Err(p)),
@@ -304,7 +384,9 @@ impl Caller {
             Some((self.id(), self.name().into())),
         ));
         let pending = Pending::from_shared(shared);
-        let ctx = Context::current();
+        // A queue outlives the scope it was first used in: its context holds managers
+        // only, never groups.
+        let ctx = Context::current().only(Trackers::MANAGERS);
         ctx.register(&pending, Trackers::MANAGERS);
         let q = Arc::new(Queue {
             kind: make(),
@@ -313,18 +395,26 @@ impl Caller {
             runner_spawned: AtomicBool::new(false),
             runner_idle: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            gate: Mutex::new(Gate::default()),
             pending,
             ctx: Mutex::new(ctx),
         });
         map.insert(key, q.clone());
         drop(map);
-        // Cancelling the queue's pending closes the queue.
+        // Cancelling the queue's pending closes the queue (the outcome is cancelled: the
+        // cancel was asked before the queue finished).
         let weak = Arc::downgrade(&q);
         let caller = self.clone();
         q.pending.set_canceller(move |_| {
             if let Some(q) = weak.upgrade() {
-                lock(&caller.inner.queues).remove(&key);
-                q.pending.shared_finish_cancelled("");
+                let mut map = lock(&caller.inner.queues);
+                if map
+                    .get(&key)
+                    .is_some_and(|open| open.view() == q.pending.any())
+                {
+                    map.remove(&key);
+                }
+                drop(map);
                 q.close(None);
             }
         });

@@ -194,6 +194,8 @@ impl CallOptions {
 pub struct CallerBuilder {
     name: Option<String>,
     backend: Backend,
+    /// Whether `backend` was asked for: only then is an existing caller's checked.
+    backend_asked: bool,
     protected: bool,
     parent: Option<Caller>,
 }
@@ -208,6 +210,7 @@ impl CallerBuilder {
     /// The backend (default [`Backend::Tokio`]).
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
+        self.backend_asked = true;
         self
     }
 
@@ -689,7 +692,7 @@ impl Caller {
                 });
             }
         }
-        if opts.backend != self.inner.backend {
+        if opts.backend_asked && opts.backend != self.inner.backend {
             return Err(Error::Mismatch {
                 what: "backend",
                 expected: opts.backend.to_string(),
@@ -747,6 +750,7 @@ impl Caller {
         if trackers != Trackers::NONE {
             ctx.register(&pending, trackers);
         }
+        let ctx = ctx.only(trackers);
         let span = crate::job::CallSpan::new(tracing::debug_span!(
             "call",
             name = %pending.metadata().name(),
