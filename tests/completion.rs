@@ -156,3 +156,89 @@ fn wait_returns_at_the_right_moment_for_each_return_when() {
     assert_eq!((done.len(), not_done.len()), (1, 0));
     c.stop(true);
 }
+
+#[test]
+fn an_eager_collection_yields_each_item_as_it_finishes_whatever_their_number() {
+    // Twelve pendings, more than the default pool size: the last one finishes first and
+    // must come out first, not wait behind ten unfinished ones.
+    let gates: Vec<Pending<()>> = (0..12).map(|_| Pending::new()).collect();
+    let items: Vec<Pending<usize>> = gates
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let g = g.any();
+            caller::to_thread_async(move || async move {
+                let _ = g.wait_done(None).await;
+                i
+            })
+        })
+        .collect();
+    let mut s = caller::as_completed(items);
+    gates[11].set_result(());
+    let first = futures::executor::block_on(async { caller::timeout(LIMIT, s.next()).await })
+        .expect("within the limit: the finished 12th item was not handed back")
+        .expect("an item");
+    assert_eq!(futures::executor::block_on(first).unwrap(), 11);
+    for g in &gates {
+        g.set_result(());
+    }
+    let rest: Vec<_> = futures::executor::block_on(s.collect::<Vec<_>>());
+    assert_eq!(rest.len(), 11);
+}
+
+#[test]
+fn first_exception_counts_a_cancelled_item() {
+    let stuck = caller::to_thread_async(std::future::pending::<u8>);
+    let other = caller::to_thread_async(std::future::pending::<u8>);
+    stuck.cancel("cancelled on purpose");
+    // No timeout of its own: only the cancelled item can end this wait.
+    let (done, not_done) = futures::executor::block_on(caller::timeout(
+        LIMIT,
+        caller::wait(vec![stuck, other], None, ReturnWhen::FirstException),
+    ))
+    .expect("within the limit: wait did not return at the cancelled item");
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    assert!(done[0].cancelled());
+    assert!(!not_done[0].done(), "the other one keeps running");
+    not_done[0].cancel("cleanup");
+}
+
+#[test]
+fn as_completed_and_wait_take_boxed_futures_and_type_erased_pendings() {
+    use futures::FutureExt;
+    // Mixed value types, through views.
+    let a = caller::to_thread(|| 1u8);
+    let b = caller::to_thread(|| "two");
+    let views = vec![a.any(), b.any()];
+    let got: Vec<caller::AnyPending> =
+        futures::executor::block_on(caller::as_completed(views).collect());
+    assert!(got.iter().all(|v| v.done()));
+    assert_eq!(got.len(), 2);
+    // Any future, boxed: its output is handed back.
+    let futs = vec![async { 1 }.boxed(), async { 2 }.boxed()];
+    let mut outs: Vec<i32> = futures::executor::block_on(caller::as_completed(futs).collect());
+    outs.sort();
+    assert_eq!(outs, [1, 2]);
+    // A lazy source borrowing from this stack, polled in place.
+    let inputs = [3u64, 4, 5];
+    let squares = futures::executor::block_on(async {
+        let lazy = inputs.iter().map(|&n| caller::to_thread(move || n * n));
+        let mut s = caller::as_completed(lazy).max_concurrent(1);
+        let mut out = Vec::new();
+        while let Some(p) = s.next().await {
+            out.push(p.await.unwrap());
+        }
+        out
+    });
+    assert_eq!(squares, [9, 16, 25]);
+    // `wait` hands back the unfinished items themselves.
+    let slow = async { std::future::pending::<u8>().await }.boxed();
+    let fast = async { 7u8 }.boxed();
+    let (done, not_done) = futures::executor::block_on(caller::wait(
+        vec![slow, fast],
+        Some(Duration::from_millis(20)),
+        ReturnWhen::AllCompleted,
+    ));
+    assert_eq!(done, [7]);
+    assert_eq!(not_done.len(), 1);
+}
