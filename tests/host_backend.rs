@@ -150,3 +150,28 @@ fn host_callers_are_made_only_by_their_host() {
     );
     parent.stop(true);
 }
+
+#[test]
+fn builder_current_on_a_host_caller_returns_it_unless_another_backend_is_asked() {
+    let (host, _woken) = host("gui-current");
+    let me = Caller::builder()
+        .current()
+        .expect("no backend asked: this caller");
+    assert_eq!(&me, host.caller());
+    let same = Caller::builder().backend(Backend::Host).current().unwrap();
+    assert_eq!(&same, host.caller());
+    let err = Caller::builder()
+        .backend(Backend::Tokio)
+        .current()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Mismatch {
+                what: "backend",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -83,10 +83,57 @@ impl PoolConfig {
         IDLE_SHUTDOWN_MS.store(ms, Ordering::Relaxed);
     }
 
-    /// The number of idle workers right now.
+    /// The number of idle workers right now. A worker that stopped (or is stopping) is
+    /// never counted: it leaves the idle list at once.
     pub fn idle_workers() -> usize {
-        lock(pool()).idle.len()
+        let mut p = lock(pool());
+        prune_stopped(&mut p);
+        p.idle.len()
     }
+
+    /// Stop every worker of the pool now, idle and busy: their unfinished calls end
+    /// cancelled with a reason (a sync call that is running ends when it returns), so every
+    /// pending is done. Returns the workers asked to stop; await their
+    /// [`stopped`](Caller::stopped) to know they are gone. The pool stays usable: the next
+    /// `to_thread` starts a new worker. For tests and an orderly exit.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let mut stuck = caller::to_thread_async(std::future::pending::<()>);
+    /// let workers = caller::PoolConfig::shutdown();
+    /// assert!(!workers.is_empty());
+    /// assert!(stuck.wait_sync(None).unwrap_err().is_cancelled());
+    /// assert_eq!(caller::PoolConfig::idle_workers(), 0);
+    /// assert_eq!(caller::to_thread(|| 1).wait_sync(None)?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown() -> Vec<Caller> {
+        {
+            let mut p = lock(pool());
+            p.idle.clear();
+            p.checking.clear();
+        }
+        let workers: Vec<Caller> = Caller::all_callers(false)
+            .into_iter()
+            .filter(|c| c.inner.pooled.load(Ordering::Acquire) && c.state() <= CallerState::Running)
+            .collect();
+        for w in &workers {
+            w.stop(true);
+        }
+        workers
+    }
+}
+
+/// Drop the idle entries of workers that stopped.
+fn prune_stopped(p: &mut Pool) {
+    let Pool { idle, checking } = p;
+    idle.retain(|w| {
+        let running = w.caller.state() <= CallerState::Running;
+        if !running {
+            checking.remove(&w.caller.id());
+        }
+        running
+    });
 }
 
 fn acquire() -> Result<Caller, crate::Error> {
