@@ -59,3 +59,23 @@ fn zero_and_huge_limits_are_accepted() {
     let err = GroupMode::try_from(9u8).unwrap_err();
     assert!(err.to_string().contains("0, 1, 2 or 3"), "{err}");
 }
+
+#[test]
+fn block_on_and_host_refuse_names_that_cannot_name_a_thread() {
+    for name in ["", "a\0b"] {
+        let entered = Caller::builder().name(name).block_on(async {});
+        assert!(
+            matches!(entered, Err(Error::Invalid { .. })),
+            "block_on accepted the name {name:?}"
+        );
+        let hosted = Caller::builder()
+            .name(name)
+            .backend(caller::Backend::Host)
+            .host(|| {});
+        assert!(
+            matches!(hosted, Err(Error::Invalid { .. })),
+            "host accepted the name {name:?}"
+        );
+        assert!(Caller::current().is_none(), "a refused caller was entered");
+    }
+}

@@ -224,3 +224,142 @@ fn get_returns_the_same_child_and_mismatches_are_errors() {
         Err(Error::CallerStopped { .. })
     ));
 }
+
+/// User data whose `Drop` panics (a broken destructor). It stays quiet while a thread is
+/// already unwinding, so that a second panic never aborts the test process.
+#[derive(Debug)]
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// Occupy `c` with a sync call until the returned sender is used (or dropped).
+fn occupy(c: &Caller) -> (caller::Pending<()>, mpsc::Sender<()>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let p = c.call_soon(move || {
+        started_tx.send(()).unwrap();
+        let _ = go_rx.recv_timeout(LIMIT);
+    });
+    recv(&started_rx, "the occupying call starting");
+    (p, go_tx)
+}
+
+/// The caller still runs calls, and stops when asked.
+fn still_serves(c: &Caller) {
+    assert_eq!(
+        c.call_soon(|| "still here").wait_sync(Some(LIMIT)).unwrap(),
+        "still here",
+        "the caller stopped serving calls"
+    );
+    assert!(c.running());
+    c.stop(true);
+    support::eventually("the caller stopping", || c.state() == CallerState::Stopped);
+}
+
+#[test]
+fn a_detached_result_whose_drop_panics_leaves_the_caller_running() {
+    let c = Caller::new_thread("drop-detached").unwrap();
+    let (occupied, go) = occupy(&c);
+    // Detached: the caller's thread holds the last reference when the value is stored.
+    drop(c.call_soon(|| PanicOnDrop("a detached result panics in Drop")));
+    go.send(()).unwrap();
+    support::done(&occupied, "the occupying call");
+    still_serves(&c);
+}
+
+#[test]
+fn a_value_discarded_by_a_cancel_whose_drop_panics_is_reported_in_the_outcome() {
+    let c = Caller::new_thread("drop-discarded").unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let mut p = c.call_soon(move || {
+        started_tx.send(()).unwrap();
+        let _ = go_rx.recv_timeout(LIMIT);
+        PanicOnDrop("the discarded value panics in Drop")
+    });
+    recv(&started_rx, "the sync call starting");
+    assert!(p.cancel("not needed any more"));
+    go_tx.send(()).unwrap();
+    let err = p.wait_sync(Some(LIMIT)).unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    let message = err.cancel_message().unwrap();
+    assert!(message.starts_with("not needed any more"), "{message}");
+    assert!(
+        message.contains("the discarded value panics in Drop"),
+        "the outcome does not say the value's Drop panicked: {message}"
+    );
+    still_serves(&c);
+}
+
+#[test]
+fn a_closure_cancelled_before_it_starts_whose_drop_panics_leaves_the_caller_running() {
+    let c = Caller::new_thread("drop-unstarted").unwrap();
+    let (occupied, go) = occupy(&c);
+    let guard = PanicOnDrop("the unstarted closure panics in Drop");
+    let sync = c.call_soon(move || {
+        let _keep = &guard;
+    });
+    let guard = PanicOnDrop("the unstarted async closure panics in Drop");
+    let not_sync = c.call_soon_async(move || {
+        let _keep = &guard;
+        async {}
+    });
+    assert!(sync.cancel("before it starts"));
+    assert!(not_sync.cancel("before it starts"));
+    go.send(()).unwrap();
+    support::done(&occupied, "the occupying call");
+    still_serves(&c);
+}
+
+#[test]
+fn stop_refuses_every_queued_call_even_when_a_closure_panics_on_drop() {
+    let c = Caller::new_thread("drop-refused").unwrap();
+    let (occupied, go) = occupy(&c);
+    let guard = PanicOnDrop("a refused closure panics in Drop");
+    let first = c.call_soon(move || {
+        let _keep = &guard;
+    });
+    let guard = PanicOnDrop("a refused async closure panics in Drop");
+    let second = c.call_soon_async(move || {
+        let _keep = &guard;
+        async {}
+    });
+    let rest: Vec<_> = (0..10).map(|i| c.call_soon(move || i)).collect();
+    let guard = PanicOnDrop("a refused direct call panics in Drop");
+    c.call_direct(move || {
+        let _keep = &guard;
+    })
+    .unwrap();
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.stop(true)));
+    assert_eq!(
+        stopped.ok(),
+        Some(CallerState::Stopping),
+        "stop() let a panic out"
+    );
+    for (p, what) in [
+        (&first, "a refused closure panics in Drop"),
+        (&second, "a refused async closure panics in Drop"),
+    ] {
+        support::done(p, "a refused call");
+        let err = p.error().unwrap();
+        let message = err.cancel_message().unwrap_or_default();
+        assert!(message.contains("caller 'drop-refused' stopped"), "{err}");
+        assert!(
+            message.contains(what),
+            "the outcome does not say the closure's Drop panicked: {err}"
+        );
+    }
+    for p in &rest {
+        support::done(p, "a refused call after the panicking one");
+        assert!(p.cancelled());
+    }
+    go.send(()).unwrap();
+    support::done(&occupied, "the occupying call");
+    support::eventually("the caller stopping", || c.state() == CallerState::Stopped);
+}

@@ -378,3 +378,22 @@ fn a_nested_group_error_appears_once_in_the_enclosing_error_in_every_mode() {
         );
     }
 }
+
+#[test]
+fn a_callback_id_cannot_remove_the_groups_hook_on_a_member() {
+    let group = PendingGroup::new(GroupMode::IgnoreCancelled);
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let out = block_on(group.run(async move {
+        let member = caller::to_thread(move || go_rx.recv_timeout(LIMIT).is_ok());
+        // The first id handed out by a fresh pending: the number the group's hook has on
+        // `member`.
+        let foreign = Pending::<()>::new().add_done_callback(|_| {});
+        assert!(
+            !member.remove_done_callback(foreign),
+            "an id from another pending removed the group's hook"
+        );
+        drop(member);
+        go_tx.send(()).unwrap();
+    }));
+    out.unwrap();
+}

@@ -175,3 +175,52 @@ fn builder_current_on_a_host_caller_returns_it_unless_another_backend_is_asked()
         "{err}"
     );
 }
+
+/// User data whose `Drop` panics (quiet while already unwinding).
+#[derive(Debug)]
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+#[test]
+fn pump_never_unwinds_into_the_host_loop_when_user_data_panics_on_drop() {
+    let (host, woken) = host("gui-drop");
+    let gui = host.caller().clone();
+    drop(gui.call_soon(|| PanicOnDrop("a detached result panics in Drop")));
+    let (started_tx, started_rx) = mpsc::channel();
+    let cancelled = gui.call_soon_async(move || async move {
+        let _guard = PanicOnDrop("a cancelled future panics in Drop");
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    let pumped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_host_until(&host, &woken, "the async call starting", || {
+            started_rx.try_recv().is_ok()
+        });
+        cancelled.cancel("stop it");
+        run_host_until(&host, &woken, "the cancelled call finishing", || {
+            cancelled.done()
+        });
+    }));
+    if pumped.is_err() {
+        // Its loop is broken: dropping it would pump for ever.
+        std::mem::forget(host);
+        panic!("pump let a panic out into the host's loop");
+    }
+    let err = cancelled.error().unwrap();
+    assert!(
+        err.cancel_message()
+            .unwrap()
+            .contains("a cancelled future panics in Drop"),
+        "{err}"
+    );
+    let next = gui.call_soon(|| 5);
+    run_host_until(&host, &woken, "a later call", || next.done());
+    assert_eq!(next.peek().unwrap().unwrap(), 5);
+}

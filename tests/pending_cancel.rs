@@ -289,3 +289,164 @@ fn a_canceller_sees_every_cancel_and_a_value_set_after_a_cancel_is_discarded() {
     let err = p.error().expect("a cancel asked before completion wins");
     assert_eq!(err.cancel_message(), Some("first\nsecond"));
 }
+
+/// Where a probe finds its pending (filled in once the call is scheduled).
+type Slot = Arc<Mutex<Option<caller::AnyPending>>>;
+
+/// Sends, when dropped, whether the pending in `slot` was already done: a future or closure
+/// must be dropped before its pending says done.
+struct DoneAtDrop {
+    slot: Slot,
+    seen: mpsc::Sender<Option<bool>>,
+}
+
+impl Drop for DoneAtDrop {
+    fn drop(&mut self) {
+        let done = self.slot.lock().unwrap().as_ref().map(|p| p.done());
+        let _ = self.seen.send(done);
+    }
+}
+
+fn probe() -> (DoneAtDrop, Slot, mpsc::Receiver<Option<bool>>) {
+    let slot = Slot::default();
+    let (seen, seen_rx) = mpsc::channel();
+    let probe = DoneAtDrop {
+        slot: slot.clone(),
+        seen,
+    };
+    (probe, slot, seen_rx)
+}
+
+#[test]
+fn stopped_caller_drops_the_future_before_done() {
+    let c = Caller::new_thread("stop-drop-order").unwrap();
+    let mut seen = Vec::new();
+    // A running async call, a running delayed async call, an unstarted delayed call.
+    for kind in ["running", "running delayed", "unstarted delayed"] {
+        let (probe, slot, seen_rx) = probe();
+        let (started_tx, started_rx) = mpsc::channel();
+        let p = match kind {
+            "running" => c.call_soon_async(move || async move {
+                let _probe = probe;
+                started_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+            }),
+            "running delayed" => {
+                c.call_later_async(std::time::Duration::from_millis(1), move || async move {
+                    let _probe = probe;
+                    started_tx.send(()).unwrap();
+                    std::future::pending::<()>().await;
+                })
+            }
+            _ => {
+                started_tx.send(()).unwrap();
+                c.call_later(std::time::Duration::from_secs(3600), move || {
+                    let _probe = probe;
+                })
+            }
+        };
+        *slot.lock().unwrap() = Some(p.any());
+        recv(&started_rx, "the call starting");
+        seen.push((kind, p, seen_rx));
+    }
+    c.stop(true);
+    for (kind, p, seen_rx) in &seen {
+        assert_eq!(
+            recv(seen_rx, "the future being dropped"),
+            Some(false),
+            "the {kind} call's pending was done before its future was dropped"
+        );
+        support::done(p, "the stopped call");
+        assert!(p.cancelled());
+    }
+}
+
+#[test]
+fn cancelled_call_drops_the_future_before_done() {
+    let c = Caller::new_thread("cancel-drop-order").unwrap();
+    let (probe, slot, seen_rx) = probe();
+    let (started_tx, started_rx) = mpsc::channel();
+    let p = c.call_soon_async(move || async move {
+        let _probe = probe;
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    *slot.lock().unwrap() = Some(p.any());
+    recv(&started_rx, "the call starting");
+    p.cancel("from the test");
+    assert_eq!(recv(&seen_rx, "the future being dropped"), Some(false));
+    support::done(&p, "the cancelled call");
+    c.stop(true);
+}
+
+/// User data whose `Drop` panics (quiet while already unwinding).
+#[derive(Debug)]
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_a_futures_drop_during_cancel_is_logged_and_in_the_outcome() {
+    let c = Caller::new_thread("cancel-drop-panics").unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let mut p = c.call_soon_async(move || async move {
+        let _guard = PanicOnDrop("the future panics in Drop");
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the async call starting");
+    assert!(p.cancel("cancelled by the test"));
+    let err = p.wait_sync(Some(LIMIT)).unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    let message = err.cancel_message().unwrap();
+    assert!(message.starts_with("cancelled by the test"), "{message}");
+    assert!(
+        message.contains("the future panics in Drop"),
+        "the outcome does not say the future's Drop panicked: {message}"
+    );
+    assert!(!message.contains("stopped"), "{message}");
+    assert!(c.running());
+    assert_eq!(c.call_soon(|| 1).wait_sync(Some(LIMIT)).unwrap(), 1);
+    c.stop(true);
+}
+
+#[test]
+fn a_callback_id_only_removes_the_callback_it_was_returned_for() {
+    let a = caller::Pending::<()>::new();
+    let b = caller::Pending::<()>::new();
+    let from_a = a.add_done_callback(|_| {});
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let on_b = b.add_done_callback(move |_| r.store(true, Ordering::SeqCst));
+    assert!(
+        !b.remove_done_callback(from_a),
+        "an id from another pending removed a callback"
+    );
+    assert!(!a.remove_done_callback(on_b));
+    b.set_result(());
+    assert!(ran.load(Ordering::SeqCst), "b's callback did not run");
+    assert!(a.remove_done_callback(from_a));
+    assert!(!a.remove_done_callback(from_a), "removed twice");
+}
+
+#[test]
+fn a_callback_id_cannot_remove_the_pools_own_hook() {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let mut p = caller::to_thread(move || go_rx.recv_timeout(LIMIT).is_ok());
+    // The first id handed out by a fresh pending: the number the pool's hook has on `p`.
+    let foreign = caller::Pending::<()>::new().add_done_callback(|_| {});
+    assert!(
+        !p.remove_done_callback(foreign),
+        "an id from another pending removed the pool's hook"
+    );
+    let own = p.add_done_callback(|_| {});
+    assert!(p.remove_done_callback(own));
+    go_tx.send(()).unwrap();
+    assert!(p.wait_sync(Some(LIMIT)).unwrap());
+}

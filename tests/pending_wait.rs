@@ -243,3 +243,59 @@ fn a_waiter_repolled_while_callbacks_run_is_woken_after_them() {
     });
     assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_ready());
 }
+
+#[test]
+fn a_done_callback_waiting_on_its_own_pending_gets_would_deadlock() {
+    let p = Pending::<u8>::new();
+    let (tx, rx) = mpsc::channel();
+    p.add_done_callback(move |me| {
+        let _ = tx.send(me.wait_done_sync(None));
+    });
+    let resolver = p.resolver();
+    // Finished on a thread of its own: a hang there cannot hang the test.
+    std::thread::spawn(move || resolver.set_result(1));
+    let res = recv(&rx, "the callback's wait returning");
+    assert!(
+        matches!(res, Err(Error::WouldDeadlock { .. })),
+        "expected WouldDeadlock, got {res:?}"
+    );
+    assert!(p.wait_done_sync(Some(LIMIT)).is_ok());
+}
+
+#[test]
+fn a_done_callback_of_a_scheduled_call_waiting_on_it_gets_would_deadlock() {
+    let c = Caller::new_thread("callback-self-wait").unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (tx, rx) = mpsc::channel();
+    let blocker = c.call_soon(move || go_rx.recv_timeout(LIMIT).is_ok());
+    // Cancelled before it starts: its callbacks run on the cancelling thread.
+    let p = c.call_soon(|| ());
+    p.add_done_callback(move |me| {
+        let _ = tx.send(me.wait_done_sync(None));
+    });
+    let view = p.any();
+    std::thread::spawn(move || view.cancel("from a plain thread"));
+    let res = recv(&rx, "the callback's wait returning");
+    assert!(
+        matches!(res, Err(Error::WouldDeadlock { .. })),
+        "expected WouldDeadlock, got {res:?}"
+    );
+    go_tx.send(()).unwrap();
+    support::done(&blocker, "the blocking call");
+    c.stop(true);
+}
+
+#[test]
+fn an_async_call_awaiting_its_own_pending_gets_would_deadlock() {
+    let c = Caller::new_thread("await-self").unwrap();
+    let mut p = c.call_soon_async(|| async {
+        let me = Caller::current_pending().expect("inside a call");
+        me.wait_done(None).await
+    });
+    let res = p.wait_sync(Some(LIMIT)).expect("the call finished");
+    assert!(
+        matches!(res, Err(Error::WouldDeadlock { .. })),
+        "expected WouldDeadlock, got {res:?}"
+    );
+    c.stop(true);
+}

@@ -241,3 +241,80 @@ fn closing_a_queue_cancels_the_running_item_and_is_done_only_when_it_stopped() {
     }
     c.stop(true);
 }
+
+fn numbered<const N: usize>(_: ()) {}
+
+/// Make the queue of `numbered::<N>` on `c`; after `c` stopped, its queue must be closed.
+fn make_queue<const N: usize>(c: &Caller) -> fn(&Caller) -> Option<caller::AnyPending> {
+    let _ = c.queue_call(numbered::<N>, ());
+    |c| c.queue_get(&numbered::<N>)
+}
+
+#[test]
+fn a_queue_created_while_its_caller_stops_is_closed_too() {
+    let (to_stop, stop_rx) = std::sync::mpsc::channel::<Caller>();
+    let (stopped_tx, stopped) = std::sync::mpsc::channel();
+    let stopper = std::thread::spawn(move || {
+        for c in stop_rx {
+            c.stop(true);
+            stopped_tx.send(c).unwrap();
+        }
+    });
+    // Looks the queues up all the time: a queue creation that passed its checks may then
+    // wait for the map while the stop goes by.
+    let current: Arc<Mutex<Option<Caller>>> = Arc::default();
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (cur, fin) = (current.clone(), finished.clone());
+    let looker = std::thread::spawn(move || {
+        while !fin.load(Ordering::Relaxed) {
+            let c = cur.lock().unwrap().clone();
+            if let Some(c) = c {
+                for _ in 0..64 {
+                    let _ = c.queue_get(&numbered::<0>);
+                }
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut rounds = 0;
+    // Bounded: as many stops as fit in ~1.5 s, each racing sixteen queue creations.
+    while start.elapsed() < std::time::Duration::from_millis(1500) {
+        rounds += 1;
+        let c = Caller::new_thread("queue-vs-stop").unwrap();
+        *current.lock().unwrap() = Some(c.clone());
+        to_stop.send(c.clone()).unwrap();
+        let gets = [
+            make_queue::<0>(&c),
+            make_queue::<1>(&c),
+            make_queue::<2>(&c),
+            make_queue::<3>(&c),
+            make_queue::<4>(&c),
+            make_queue::<5>(&c),
+            make_queue::<6>(&c),
+            make_queue::<7>(&c),
+            make_queue::<8>(&c),
+            make_queue::<9>(&c),
+            make_queue::<10>(&c),
+            make_queue::<11>(&c),
+            make_queue::<12>(&c),
+            make_queue::<13>(&c),
+            make_queue::<14>(&c),
+            make_queue::<15>(&c),
+        ];
+        let c = stopped
+            .recv_timeout(LIMIT)
+            .expect("the stopper thread stopping the caller");
+        for (n, get) in gets.iter().enumerate() {
+            if let Some(queue) = get(&c) {
+                assert!(
+                    queue.done(),
+                    "round {rounds}: queue {n} made while its caller stopped stayed open"
+                );
+            }
+        }
+    }
+    drop(to_stop);
+    stopper.join().unwrap();
+    finished.store(true, Ordering::Relaxed);
+    looker.join().unwrap();
+}

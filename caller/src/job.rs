@@ -39,8 +39,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::context::{run_in_frame, Context};
-use crate::error::{panic_message, BoxError, Error};
+use crate::error::{BoxError, Error};
 use crate::pending::Shared;
+use crate::unwind::{drop_caught, join_notes, message_of};
 
 /// Something that can be scheduled as a call whose pending yields `T`.
 ///
@@ -292,6 +293,9 @@ where
             ..
         } = b;
         if !shared.try_start() {
+            // Cancelled before it started (the pending is done): the closure is dropped
+            // here, on the caller's thread, and its `Drop` may not unwind into the loop.
+            let _ = dropped(&shared, f, "closure");
             return;
         }
         let view = shared.view();
@@ -300,33 +304,104 @@ where
             let _rt = enter_guest(guest);
             catch_unwind(AssertUnwindSafe(f))
         });
-        finish(&shared, res, span.get());
+        finish(&shared, res, span.get(), None);
+    }
+
+    /// The call will never run: drop its closure, then finish it cancelled with `reason`
+    /// (and a note if the closure's `Drop` panicked).
+    fn give_up(self, reason: &str) {
+        let SyncCall { b, f } = self;
+        let note = dropped(&b.shared, f, "closure");
+        b.shared.finish_cancelled_noting(reason, note.as_deref());
     }
 }
 
+/// Drop `value`, user data of the call of `shared`, catching a panic of its `Drop`: the
+/// panic is logged, and returned as a note for the pending's outcome.
+fn dropped<T: Send + 'static, V>(shared: &Shared<T>, value: V, what: &str) -> Option<String> {
+    let message = drop_caught(value)?;
+    let meta = shared.header().meta();
+    tracing::error!(
+        pending = meta.id(),
+        name = %meta.name(),
+        panic = %message,
+        "the {what} of a call panicked in Drop; the panic was caught"
+    );
+    Some(format!(
+        "the {what} panicked while being dropped: {message}"
+    ))
+}
+
+/// Drop the future in `fut` (if any) in place, on its own thread, catching a panic of its
+/// `Drop`: logged, and returned as a note for the pending's outcome.
+fn drop_future<T: Send + 'static, Fut>(
+    mut fut: Pin<&mut Option<Fut>>,
+    shared: &Shared<T>,
+) -> Option<String> {
+    if fut.is_none() {
+        return None;
+    }
+    // An assignment whose old value panics in `Drop` still stores the new one: `fut` is
+    // `None` afterwards either way.
+    let payload = catch_unwind(AssertUnwindSafe(|| fut.set(None))).err()?;
+    let message = message_of(payload);
+    let meta = shared.header().meta();
+    tracing::error!(
+        pending = meta.id(),
+        name = %meta.name(),
+        panic = %message,
+        "the future of a call panicked in Drop; the panic was caught"
+    );
+    Some(format!(
+        "the future panicked while being dropped: {message}"
+    ))
+}
+
+/// Why a call was given up because its caller stopped.
+fn stop_reason<T: Send + 'static>(shared: &Shared<T>) -> String {
+    let caller = shared.header().meta().caller().map_or("", |c| c.1);
+    format!("caller '{caller}' stopped")
+}
+
 /// Finish `shared` with what the user code produced (or cancelled, if a cancel was asked
-/// while it ran: the value is discarded).
+/// while it ran: the value is discarded). `drop_note` says the call's future panicked when
+/// it was dropped (already logged).
 fn finish<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
     res: std::thread::Result<Result<T, Error>>,
     span: &tracing::Span,
+    drop_note: Option<String>,
 ) {
     match res {
         Err(payload) => {
-            let message = panic_message(&*payload);
+            let message = message_of(payload);
             tracing::error!(parent: span, panic = %message, "call panicked");
             shared.finish(Err(Error::Panicked { message }));
         }
-        Ok(_) if shared.header().cancel_requested() => shared.finish_cancelled(""),
-        Ok(Err(e)) => {
-            if e.is_failure() {
-                tracing::debug!(parent: span, error = %e, "call failed");
+        Ok(discarded) if shared.header().cancel_requested() => {
+            // Dropped here, before the pending is done, so that the outcome can say if its
+            // `Drop` panicked (regression: it was dropped after, and unwound into the loop).
+            let note = join_notes(drop_note, dropped(shared, discarded, "discarded value"));
+            shared.finish_cancelled_noting("", note.as_deref());
+        }
+        Ok(out) => match drop_note {
+            // The future returned, then panicked when dropped: the call panicked.
+            Some(message) => {
+                let _ = dropped(shared, out, "value");
+                shared.finish(Err(Error::Panicked { message }));
             }
-            shared.finish(Err(e));
-        }
-        Ok(Ok(v)) => {
-            shared.finish(Ok(v));
-        }
+            None => match out {
+                Err(e) => {
+                    if e.is_failure() {
+                        tracing::debug!(parent: span, error = %e, "call failed");
+                    }
+                    shared.finish(Err(e));
+                }
+                Ok(v) => {
+                    shared.finish(Ok(v));
+                }
+            },
+        },
     }
 }
 
@@ -343,21 +418,41 @@ where
         match self.b.delay {
             None => self.run_now(),
             Some(d) => {
-                let this = *self;
-                // Made before the spawn: a task dropped before its first poll (the caller
-                // stopped) must still finish its pending.
-                let guard = FinishOnDrop(this.b.shared.clone());
+                // Made before the spawn: a task dropped before it ran (the caller stopped)
+                // must still drop the closure, then finish its pending.
+                let mut slot = Unrun(Some(*self));
                 crate::backend::spawn_local(async move {
                     crate::backend::sleep(d).await;
-                    this.run_now();
-                    drop(guard);
+                    if let Some(call) = slot.0.take() {
+                        call.run_now();
+                    }
                 });
             }
         }
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
-        self.b.shared.finish_cancelled(reason);
+        self.give_up(reason);
+    }
+}
+
+/// A delayed sync call waiting for its time. Dropped before it ran (its caller stopped),
+/// it drops the closure, then finishes the pending cancelled.
+struct Unrun<T, F>(Option<SyncCall<T, F>>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static;
+
+impl<T, F> Drop for Unrun<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            let reason = stop_reason(&call.b.shared);
+            call.give_up(&reason);
+        }
     }
 }
 
@@ -389,11 +484,11 @@ where
         if counted {
             unstarted_add();
         }
-        // Regression ("nothing is lost"): the guard used to be made inside the task, so a
-        // task dropped before its first poll by a stopping caller left its pending
-        // unfinished forever. It is made here and moved into the task.
+        // Regression ("nothing is lost"): the task is made here, before the spawn, so a
+        // task dropped before its first poll by a stopping caller still finishes its
+        // pending (see `CallTask`'s `Drop`).
         let task = CallTask {
-            guard: FinishOnDrop(shared),
+            shared,
             ctx,
             span,
             f: Some(f),
@@ -412,27 +507,9 @@ where
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
-        self.b.shared.finish_cancelled(reason);
-    }
-}
-
-/// Finishes the pending as cancelled if the task running it is dropped first (the caller
-/// stopped and its `LocalSet` dropped every task, on the caller's own thread).
-struct FinishOnDrop<T: Send + 'static>(Arc<Shared<T>>);
-
-impl<T: Send + 'static> Drop for FinishOnDrop<T> {
-    fn drop(&mut self) {
-        if !self.0.header().is_done() {
-            let caller = self
-                .0
-                .header()
-                .meta()
-                .caller()
-                .map(|c| c.1.to_owned())
-                .unwrap_or_default();
-            self.0
-                .finish_cancelled(&format!("caller '{caller}' stopped"));
-        }
+        let AsyncCall { b, f } = *self;
+        let note = dropped(&b.shared, f, "closure");
+        b.shared.finish_cancelled_noting(reason, note.as_deref());
     }
 }
 
@@ -442,14 +519,19 @@ pin_project_lite::pin_project! {
     ///
     /// First poll: claim the call, build the future (inside the call's context). Every
     /// poll: give up if a cancel was asked (dropping the future here, on its own thread),
-    /// else poll the future inside the context. Panics are caught; the pending is
-    /// finished after the future is dropped.
+    /// else poll the future inside the context. Panics are caught, those of the future's
+    /// `Drop` too; the pending is finished after the future is dropped.
+    ///
+    /// Dropped before it finished (its caller stopped and dropped every task, on the
+    /// caller's own thread), it drops the closure or future first and then finishes the
+    /// pending cancelled, as a cancel does (regression: the pending was done first, and
+    /// waiters and groups resumed while the future's destructor still ran).
     struct CallTask<T, F, Fut>
     where
         T: Send,
         T: 'static,
     {
-        guard: FinishOnDrop<T>,
+        shared: Arc<Shared<T>>,
         ctx: Context,
         span: CallSpan,
         f: Option<F>,
@@ -457,6 +539,27 @@ pin_project_lite::pin_project! {
         fut: Option<Fut>,
         counted: bool,
         guest: bool,
+    }
+
+    impl<T, F, Fut> PinnedDrop for CallTask<T, F, Fut>
+    where
+        T: Send,
+        T: 'static,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let shared = &**this.shared;
+            if this.f.is_none() && this.fut.is_none() && shared.header().is_done() {
+                return;
+            }
+            let closure = this.f.take().and_then(|f| dropped(shared, f, "closure"));
+            let future = drop_future(this.fut, shared);
+            if !shared.header().is_done() {
+                let note = join_notes(closure, future);
+                this.shared
+                    .finish_cancelled_noting(&stop_reason(shared), note.as_deref());
+            }
+        }
     }
 }
 
@@ -473,10 +576,13 @@ where
         if std::mem::take(this.counted) {
             unstarted_done();
         }
-        let shared = &this.guard.0;
+        let shared = &*this.shared;
         let span = this.span.get();
         if let Some(f) = this.f.take() {
             if !shared.try_start() {
+                // Cancelled before it started (the pending is done): drop the closure
+                // here, without letting its `Drop` unwind into the loop.
+                let _ = dropped(shared, f, "closure");
                 return Poll::Ready(());
             }
             let made = run_in_frame(this.ctx, &shared.view(), || {
@@ -487,7 +593,7 @@ where
             match made {
                 Ok(fut) => this.fut.set(Some(fut)),
                 Err(payload) => {
-                    finish(shared, Err(payload), span);
+                    finish(shared, Err(payload), span, None);
                     return Poll::Ready(());
                 }
             }
@@ -511,9 +617,11 @@ where
                 Err(payload) => Err(payload),
             }
         };
-        // Drop the future here, on its own thread, before the pending is finished.
-        this.fut.set(None);
-        finish(shared, res, span);
+        // Drop the future here, on its own thread, before the pending is finished
+        // (regression: a panic in its `Drop` unwound out of the task, and the pending was
+        // reported as stopped while the caller still ran).
+        let note = drop_future(this.fut, shared);
+        finish(shared, res, span, note);
         Poll::Ready(())
     }
 }
@@ -527,7 +635,7 @@ mod size_tests {
         let shared =
             crate::pending::Shared::<()>::new(crate::pending::Metadata::new("x".into(), None));
         let task = super::CallTask {
-            guard: super::FinishOnDrop(shared),
+            shared,
             ctx: Default::default(),
             span: super::CallSpan::new(tracing::Span::none()),
             f: Some(std::future::pending::<Result<(), crate::Error>>),

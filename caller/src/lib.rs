@@ -50,6 +50,7 @@ mod queue;
 mod sync;
 mod timer;
 mod tracker;
+mod unwind;
 
 pub use crate::backend::HostLoop;
 pub use crate::caller::{

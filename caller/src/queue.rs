@@ -365,13 +365,17 @@ impl Caller {
         A: Send + 'static,
         F: Send + Sync + 'static,
     {
+        let key = TypeId::of::<F>();
+        let mut map = lock(&self.inner.queues);
+        // Checked under the map's lock (regression: checked before it, a queue made while
+        // the caller stopped was inserted after `stop` had closed every queue, and stayed
+        // open for ever). `stop` sets the state before it takes this lock to close the
+        // queues, so either this sees the stop, or the stop sees this queue.
         if self.state() >= CallerState::Stopping {
             return Err(Error::CallerStopped {
                 caller: self.name().to_owned(),
             });
         }
-        let key = TypeId::of::<F>();
-        let mut map = lock(&self.inner.queues);
         if let Some(q) = map.get(&key) {
             return q
                 .clone()

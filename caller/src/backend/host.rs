@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use crate::caller::{scheduler, Caller};
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::unwind::{drop_caught, message_of};
 
 type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -124,16 +126,27 @@ impl Executor {
             remote: self.remote.clone(),
             id,
         }));
-        let done = task
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
+        // Tasks catch the panics of user code themselves; this is the last line, so that
+        // nothing unwinds into the host's loop: a task that panicked is over.
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            task.as_mut().poll(&mut Context::from_waker(&waker))
+        }));
+        let done = match polled {
+            Ok(poll) => poll.is_ready(),
+            Err(payload) => {
+                tracing::error!(
+                    panic = %message_of(payload),
+                    "a task of a host caller panicked; the panic was caught"
+                );
+                true
+            }
+        };
         let mut slots = self.slots.borrow_mut();
         let slot = &mut slots[index];
         if done {
             slot.live = false;
             drop(slots);
-            drop(task);
+            drop_task(task);
             self.free.borrow_mut().push(index);
         } else {
             slot.task = Some(task);
@@ -151,7 +164,17 @@ impl Executor {
                 s.task.take()
             })
             .collect();
-        drop(tasks);
+        for task in tasks {
+            drop_task(task);
+        }
+    }
+}
+
+/// Drop a task on the host's thread without letting a panicking `Drop` unwind into the
+/// host's loop.
+fn drop_task(task: LocalTask) {
+    if let Some(message) = drop_caught(task) {
+        tracing::error!(panic = %message, "a task of a host caller panicked in Drop; the panic was caught");
     }
 }
 

@@ -244,11 +244,7 @@ impl CallerBuilder {
         }
         let id = registry::new_id();
         let name = self.name.clone().unwrap_or_else(|| format!("caller-{id}"));
-        if name.is_empty() || name.contains('\0') {
-            return Err(Error::invalid(
-                "a caller's name must be non-empty and contain no NUL byte (it names a thread)",
-            ));
-        }
+        check_name(&name)?;
         let caller = Caller::new_inner(id, name.clone(), &self, false);
         let c2 = caller.clone();
         let handle = std::thread::Builder::new()
@@ -269,8 +265,9 @@ impl CallerBuilder {
     /// unfinished calls cancelled). On the main thread, this caller is
     /// [`Caller::main_thread`].
     ///
-    /// Errors: this thread already runs a caller; the caller was force-stopped before
-    /// `fut` finished (`Error::CallerStopped`).
+    /// Errors: this thread already runs a caller; the name is empty or contains a NUL
+    /// byte (`Error::Invalid`, as for [`spawn`](Self::spawn)); the caller was
+    /// force-stopped before `fut` finished (`Error::CallerStopped`).
     ///
     /// ```
     /// let out = caller::Caller::builder().name("doc-entry").block_on(async {
@@ -296,7 +293,8 @@ impl CallerBuilder {
     /// returned loop lives (dropping the loop stops it). The backend must be
     /// [`Backend::Host`]; see [`HostLoop`](crate::HostLoop) for an example.
     ///
-    /// Errors: the backend is not `Host`; this thread already runs a caller.
+    /// Errors: the backend is not `Host`; this thread already runs a caller; the name is
+    /// empty or contains a NUL byte.
     pub fn host(self, wake: impl Fn() + Send + Sync + 'static) -> Result<crate::HostLoop, Error> {
         if self.backend != Backend::Host {
             return Err(Error::invalid(
@@ -324,6 +322,7 @@ impl CallerBuilder {
             .clone()
             .or_else(|| thread.name().map(str::to_owned))
             .unwrap_or_else(|| format!("caller-{id}"));
+        check_name(&name)?;
         let is_main = thread.name() == Some("main");
         let mut opts = self;
         opts.protected = true;
@@ -348,6 +347,16 @@ impl CallerBuilder {
         c.check(&self)?;
         Ok(c)
     }
+}
+
+/// A caller's name names its thread too: the same check for every way of making one.
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(Error::invalid(
+            "a caller's name must be non-empty and contain no NUL byte (it names a thread)",
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) struct Inner {

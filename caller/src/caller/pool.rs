@@ -228,6 +228,6 @@ where
     };
     let p = worker.schedule_call(job, options);
     let w = worker.clone();
-    p.add_done_callback(move |_| release(w));
+    p.add_hook(move |_| release(w));
     p
 }

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::{registry, Caller, CallerState};
 use crate::context::set_loop;
-use crate::error::{panic_message, Error};
+use crate::error::Error;
 use crate::job::{unstarted, Runnable};
 use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::unwind::message_of;
 
 pub(crate) enum Msg {
     Run(Box<dyn Runnable>),
@@ -28,12 +29,24 @@ pub(crate) enum Msg {
 }
 
 impl Msg {
+    /// Refuse the message because the caller stopped. User data dropped here (a closure,
+    /// a queued call's arguments) may panic in `Drop`: the panic is caught and logged, so
+    /// that `stop()` never panics and refuses the rest (regression: the panic came out of
+    /// `stop()`, and the calls behind it were never finished).
     pub(super) fn refuse(self, reason: &str) {
-        match self {
+        let refused = catch_unwind(AssertUnwindSafe(|| match self {
             Msg::Run(r) => r.refuse(reason),
-            Msg::Direct(_) => {
-                tracing::debug!(reason, "a direct call was dropped: the caller stopped")
+            Msg::Direct(f) => {
+                tracing::debug!(reason, "a direct call was dropped: the caller stopped");
+                drop(f);
             }
+        }));
+        if let Err(payload) = refused {
+            tracing::error!(
+                reason,
+                panic = %message_of(payload),
+                "a refused call panicked in Drop; the panic was caught"
+            );
         }
     }
 }
@@ -533,14 +546,23 @@ pub(crate) async fn scheduler(caller: Caller) {
                     if r.inline() {
                         wait_started().await;
                     }
-                    r.run();
+                    // Calls catch the panics of user code themselves; this is the last
+                    // line (a queued call's arguments dropped by a closed queue): nothing
+                    // unwinds out of the loop.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| r.run())) {
+                        tracing::error!(
+                            caller = %caller.name(),
+                            panic = %message_of(payload),
+                            "a call panicked outside its own guard; the caller goes on"
+                        );
+                    }
                 }
                 Msg::Direct(f) => {
                     wait_started().await;
                     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
                         tracing::error!(
                             caller = %caller.name(),
-                            panic = %panic_message(&*payload),
+                            panic = %message_of(payload),
                             "a direct call panicked"
                         );
                     }

@@ -57,14 +57,31 @@ const CANCEL_REQUESTED: u8 = 2;
 const DONE: u8 = 4;
 const SETTLED: u8 = 8;
 
-/// Identifies a done callback so that it can be removed again.
+/// Identifies a done callback so that it can be removed again, with
+/// [`remove_done_callback`](AnyPending::remove_done_callback) on the pending that returned
+/// it: an id carries its pending's identity, so it removes nothing from another pending.
+///
+/// ```
+/// let (a, b) = (caller::Pending::<()>::new(), caller::Pending::<()>::new());
+/// let id = a.add_done_callback(|_| {});
+/// assert!(!b.remove_done_callback(id));
+/// assert!(a.remove_done_callback(id));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CallbackId(u32);
+pub struct CallbackId {
+    /// The id of the pending the callback was added to.
+    pending: u64,
+    /// Its number among that pending's callbacks (from 1).
+    seq: u32,
+}
 
-/// A done callback: a user's closure, or a tracker's hook (no allocation per pending:
-/// groups and managers add one to every member).
+/// A done callback: a user's closure, or one of the library's own hooks. Only user
+/// callbacks can be removed: a hook (a tracker's, with no allocation per pending, or the
+/// pool's) has no id anyone holds (regression: ids were bare per-pending counters, so an
+/// id from another pending could remove a group's hook and the group never exited).
 enum Callback {
     User(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
+    Hook(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
     Tracker(std::sync::Weak<dyn MemberDone>),
 }
 
@@ -207,13 +224,50 @@ struct Finished {
     callbacks: Vec<(u32, Callback)>,
 }
 
+thread_local! {
+    /// The pendings whose done callbacks this thread is running (their headers'
+    /// addresses; nested when a callback finishes another pending). A wait on one of them
+    /// from here would wait for itself.
+    static SETTLING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this thread is running `h`'s done callbacks.
+pub(crate) fn settling_here(h: &Header) -> bool {
+    let addr = h as *const Header as usize;
+    SETTLING.with(|s| s.borrow().contains(&addr))
+}
+
+/// Marks this thread as running a pending's callbacks until dropped.
+struct Settling(usize);
+
+impl Settling {
+    fn enter(h: &Header) -> Settling {
+        let addr = h as *const Header as usize;
+        SETTLING.with(|s| s.borrow_mut().push(addr));
+        Settling(addr)
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        SETTLING.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|a| *a == self.0) {
+                s.remove(i);
+            }
+        });
+    }
+}
+
 impl Finished {
     fn run(self, view: impl FnOnce() -> AnyPending) {
         if !self.callbacks.is_empty() {
             let view = view();
+            let settling = Settling::enter(view.header());
             for (_, cb) in self.callbacks {
                 run_callback(cb, &view);
             }
+            drop(settling);
             let h = view.header();
             let mut st = h.lock();
             h.flags.fetch_or(SETTLED, Ordering::AcqRel);
@@ -231,7 +285,7 @@ impl Finished {
 
 fn run_callback(cb: Callback, view: &AnyPending) {
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cb {
-        Callback::User(f) => f(view),
+        Callback::User(f) | Callback::Hook(f) => f(view),
         Callback::Tracker(t) => {
             if let Some(t) = t.upgrade() {
                 t.member_done(view);
@@ -376,9 +430,27 @@ impl Header {
 
     /// Finish as cancelled with the accumulated message, plus `extra` if no message exists.
     pub(crate) fn finish_cancelled(&self, extra: &str, view: impl FnOnce() -> AnyPending) {
+        self.finish_cancelled_noting(extra, None, view)
+    }
+
+    /// [`finish_cancelled`](Self::finish_cancelled), then `note` (what went wrong while the
+    /// call was being given up, such as a panicking `Drop`) on a line of its own.
+    pub(crate) fn finish_cancelled_noting(
+        &self,
+        extra: &str,
+        note: Option<&str>,
+        view: impl FnOnce() -> AnyPending,
+    ) {
         let mut st = self.lock();
         if st.cancel_msg().is_empty() && !extra.is_empty() {
             st.rare().cancel_msg.push_str(extra);
+        }
+        if let Some(note) = note.filter(|_| !self.is_done()) {
+            let msg = &mut st.rare().cancel_msg;
+            if !msg.is_empty() {
+                msg.push('\n');
+            }
+            msg.push_str(note);
         }
         let err = Self::cancelled_error(&st);
         let fin = self.finish_locked(&mut st, Outcome::Error(Box::new(err)));
@@ -467,6 +539,13 @@ impl<T: Send + 'static> Shared<T> {
         self.header.finish_cancelled(extra, || self.view())
     }
 
+    /// [`finish_cancelled`](Self::finish_cancelled) with a note on what went wrong while
+    /// the call was given up.
+    pub(crate) fn finish_cancelled_noting(self: &Arc<Self>, extra: &str, note: Option<&str>) {
+        self.header
+            .finish_cancelled_noting(extra, note, || self.view())
+    }
+
     pub(crate) fn try_start(self: &Arc<Self>) -> bool {
         self.header.try_start(|| self.view())
     }
@@ -504,6 +583,23 @@ impl<T: Send + 'static> Shared<T> {
             Outcome::Error(e) => Err((**e).clone()),
             Outcome::Unset => unreachable!("DONE is only set together with an outcome"),
         })
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    /// The value nobody took (a detached call's result) is dropped by whoever lets go of
+    /// the pending last, often a caller's thread: a panicking `Drop` is caught and logged,
+    /// never unwound into the caller (regression: it killed the caller's thread).
+    fn drop(&mut self) {
+        let value = lock(&self.value).take();
+        if let Some(message) = value.and_then(crate::unwind::drop_caught) {
+            tracing::error!(
+                pending = self.header.meta.id,
+                name = %self.header.meta.name,
+                panic = %message,
+                "the value of a pending panicked in Drop; the panic was caught"
+            );
+        }
     }
 }
 
@@ -771,6 +867,11 @@ impl AnyPending {
         self.add_callback(Callback::Tracker(tracker));
     }
 
+    /// A done callback of the library's own, which no id can remove.
+    pub(crate) fn add_hook(&self, f: impl FnOnce(&AnyPending) + Send + 'static) {
+        self.add_callback(Callback::Hook(Box::new(f)));
+    }
+
     fn add_callback(&self, cb: Callback) -> CallbackId {
         let h = self.header();
         let mut st = h.lock();
@@ -782,10 +883,17 @@ impl AnyPending {
         } else {
             st.callbacks.push((id, cb));
         }
-        CallbackId(id)
+        CallbackId {
+            pending: self.id(),
+            seq: id,
+        }
     }
 
-    /// Remove a callback that has not run yet; returns whether it was removed.
+    /// Remove a callback that has not run yet; returns whether it was removed. Only the
+    /// callback `id` was returned for, by this pending's
+    /// [`add_done_callback`](Self::add_done_callback), can be removed: an id from another
+    /// pending removes nothing, and neither do the library's own hooks (a group's, the
+    /// pool's) have an id.
     ///
     /// ```
     /// let p = caller::Pending::new();
@@ -794,10 +902,18 @@ impl AnyPending {
     /// p.set_result(());
     /// ```
     pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        if id.pending != self.id() {
+            return false;
+        }
         let mut st = self.header().lock();
-        let before = st.callbacks.len();
-        st.callbacks.retain(|(i, _)| *i != id.0);
-        st.callbacks.len() != before
+        let pos = st
+            .callbacks
+            .iter()
+            .position(|(i, cb)| *i == id.seq && matches!(cb, Callback::User(_)));
+        let removed = pos.map(|i| st.callbacks.remove(i));
+        drop(st);
+        // The closure is dropped outside the lock: its `Drop` is user code.
+        removed.is_some()
     }
 
     /// Every user key/value, in the order first set.
@@ -1180,6 +1296,12 @@ impl<T: Send + 'static> Future for Pending<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        if this.waiter.is_none() {
+            // Refused before it counts as a wait: dropping the handle then only detaches.
+            if let Some(err) = wait::awaits_itself(&this.any) {
+                return Poll::Ready(Err(err));
+            }
+        }
         this.polled = true;
         let mut waiter = this.waiter.take();
         let done = this.any.register(&mut waiter, cx.waker());

@@ -45,6 +45,10 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
             });
         }
     }
+    // A done callback waiting on its own pending: the wait ends after the callbacks.
+    if h.is_done() && super::settling_here(h) {
+        return Err(would_deadlock(h));
+    }
     let start = Instant::now();
     // A timeout too long to represent is no timeout.
     let deadline = timeout.and_then(|t| start.checked_add(t));
@@ -86,6 +90,29 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     };
     st.sync_waiters -= 1;
     res
+}
+
+/// The error of a wait that would wait for itself: named after the pending's caller, or
+/// this thread when the pending has none.
+fn would_deadlock(h: &Header) -> Error {
+    let caller = match h.meta.caller() {
+        Some((_, name)) => name.to_owned(),
+        None => std::thread::current()
+            .name()
+            .unwrap_or("this thread")
+            .to_owned(),
+    };
+    Error::WouldDeadlock { caller }
+}
+
+/// Whether the call running here (this task's frame) is `view`'s: awaiting it from inside
+/// would wait for itself.
+pub(super) fn awaits_itself(view: &AnyPending) -> Option<Error> {
+    if view.header().is_settled() {
+        return None;
+    }
+    let current = crate::context::current_pending()?;
+    (current.id() == view.id()).then(|| would_deadlock(view.header()))
 }
 
 /// The future of [`Pending::wait`]: the outcome, or `Err(TimedOut)` after the timeout.
@@ -170,6 +197,11 @@ impl Future for WaitDone {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        if this.key.is_none() {
+            if let Some(err) = awaits_itself(&this.view) {
+                return Poll::Ready(Err(err));
+            }
+        }
         if this.view.register(&mut this.key, cx.waker()) {
             this.key = None;
             return Poll::Ready(Ok(()));
