@@ -348,8 +348,9 @@ where
                 // stopped) must still finish its pending.
                 let guard = FinishOnDrop(this.b.shared.clone());
                 crate::backend::spawn_local(async move {
-                    crate::backend::sleep(d).await;
-                    this.run_now();
+                    if crate::backend::delay(d, &guard.0.view()).await {
+                        this.run_now();
+                    }
                     drop(guard);
                 });
             }
@@ -405,8 +406,9 @@ where
             None => crate::backend::spawn_local(task),
             // Only delayed calls carry a timer.
             Some(d) => crate::backend::spawn_local(async move {
-                crate::backend::sleep(d).await;
-                task.await
+                if crate::backend::delay(d, &task.guard.0.view()).await {
+                    task.await
+                }
             }),
         }
     }
