@@ -334,13 +334,13 @@ impl Spin {
             wake.spinning.store(true, Ordering::SeqCst);
             let budget = Duration::from_nanos(budget);
             'spin: loop {
-                for _ in 0..32 {
+                for _ in 0..crate::sync::spins(32) {
                     if wake.woken.load(Ordering::Acquire) {
                         break 'spin;
                     }
-                    std::hint::spin_loop();
+                    crate::sync::spin_loop();
                 }
-                if start.elapsed() >= budget {
+                if crate::sync::spin_expired(start, budget) {
                     break;
                 }
             }
@@ -602,3 +602,6 @@ pub(crate) fn finish(caller: &Caller) {
     tracing::info!(caller = %caller.name(), "caller stopped");
     caller.inner.stopped.set_result(());
 }
+
+#[cfg(all(test, caller_loom))]
+mod model;
