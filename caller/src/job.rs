@@ -421,10 +421,18 @@ where
                 // Made before the spawn: a task dropped before it ran (the caller stopped)
                 // must still drop the closure, then finish its pending.
                 let mut slot = Unrun(Some(*self));
+                let view = slot.0.as_ref().map(|c| c.b.shared.view());
                 crate::backend::spawn_local(async move {
-                    crate::backend::sleep(d).await;
-                    if let Some(call) = slot.0.take() {
-                        call.run_now();
+                    // A cancel ends the wait at once: the task does not linger for the
+                    // delay. Not run, the slot drops the closure and finishes the pending.
+                    let due = match &view {
+                        Some(v) => crate::backend::delay(d, v).await,
+                        None => false,
+                    };
+                    if due {
+                        if let Some(call) = slot.0.take() {
+                            call.run_now();
+                        }
                     }
                 });
             }
@@ -500,8 +508,12 @@ where
             None => crate::backend::spawn_local(task),
             // Only delayed calls carry a timer.
             Some(d) => crate::backend::spawn_local(async move {
-                crate::backend::sleep(d).await;
-                task.await
+                // Cancelled during the delay: the task is dropped at once, which drops
+                // the closure and finishes the pending (see `CallTask`'s `Drop`).
+                let view = task.shared.view();
+                if crate::backend::delay(d, &view).await {
+                    task.await
+                }
             }),
         }
     }

@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use crate::sync::{lock, Condvar, Mutex};
 
 struct Timers {
     entries: Mutex<Entries>,
@@ -39,7 +41,7 @@ fn timers() -> &'static Timers {
 }
 
 fn run(t: &'static Timers) {
-    let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+    let mut entries = lock(&t.entries);
     loop {
         let now = Instant::now();
         let mut due = Vec::new();
@@ -52,7 +54,7 @@ fn run(t: &'static Timers) {
         if !due.is_empty() {
             drop(entries);
             due.into_iter().for_each(Waker::wake);
-            entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries = lock(&t.entries);
             continue;
         }
         entries = match entries.map.keys().next() {
@@ -102,7 +104,7 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let t = timers();
-        let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = lock(&t.entries);
         match self.key {
             Some(key) => match entries.map.get_mut(&key) {
                 Some(w) => w.clone_from(cx.waker()),
@@ -128,11 +130,7 @@ impl Future for Sleep {
 
 fn remove(key: (Instant, u64)) {
     let t = timers();
-    t.entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .map
-        .remove(&key);
+    lock(&t.entries).map.remove(&key);
 }
 
 impl Drop for Sleep {

@@ -35,6 +35,17 @@ pub(crate) async fn sleep(d: std::time::Duration) {
     }
 }
 
+/// Sleep out a delayed call's delay, unless its pending is done first (cancelled before it
+/// started): then `false` at once, so that the task ends instead of holding the call (and
+/// its timer) for the rest of the delay.
+pub(crate) async fn delay(d: std::time::Duration, pending: &crate::AnyPending) -> bool {
+    let sleep = std::pin::pin!(sleep(d));
+    match futures::future::select(sleep, pending.wait_done(None)).await {
+        futures::future::Either::Left(_) => true,
+        futures::future::Either::Right(_) => false,
+    }
+}
+
 /// Yield once to the loop: other ready tasks run before this one continues.
 pub(crate) fn yield_now() -> YieldNow {
     YieldNow(false)

@@ -16,7 +16,8 @@ use super::{CallOptions, Caller, CallerState};
 use crate::context::Trackers;
 use crate::job::IntoJob;
 use crate::pending::Pending;
-use crate::sync::{lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::global::{AtomicU64, AtomicUsize};
+use crate::sync::{lock, Mutex, Ordering};
 
 static MAX_IDLE: AtomicUsize = AtomicUsize::new(Caller::MAX_IDLE_POOL_INSTANCES);
 /// Milliseconds; `u64::MAX` means never.

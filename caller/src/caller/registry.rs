@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::{Caller, CallerId};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::global::AtomicU64;
+use crate::sync::{lock, Mutex, Ordering};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static MAIN: AtomicU64 = AtomicU64::new(0);

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,10 @@ impl Inbox {
 }
 
 fn build_runtime(caller: &Caller, wake: &Arc<LoopWake>) -> Result<tokio::runtime::Runtime, Error> {
-    let spin = Arc::new(Spin::new(wake.clone()));
+    // The park hooks live in the runtime's handle, and the runtime's waker (kept in
+    // `wake`) holds that handle: the hooks reach `wake` weakly, or the two would keep each
+    // other (about 8 KiB per caller) for ever.
+    let spin = Arc::new(Spin::new(Arc::downgrade(wake)));
     let after = spin.clone();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -300,7 +303,8 @@ fn block_on_watched<F: Future>(
 
 /// The adaptive spin, run by the runtime's park hooks on the loop's thread.
 struct Spin {
-    wake: Arc<LoopWake>,
+    /// Weak: see `build_runtime`.
+    wake: Weak<LoopWake>,
     enabled: bool,
     /// The current budget in nanoseconds (only the loop's thread touches these).
     budget_ns: AtomicU64,
@@ -310,7 +314,7 @@ struct Spin {
 }
 
 impl Spin {
-    fn new(wake: Arc<LoopWake>) -> Self {
+    fn new(wake: Weak<LoopWake>) -> Self {
         Spin {
             wake,
             enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
@@ -327,30 +331,37 @@ impl Spin {
     /// Called when the runtime has nothing to run and is about to park.
     fn before_park(&self) {
         self.parked_at.store(0, Ordering::Relaxed);
-        if !self.enabled || self.wake.woken.load(Ordering::SeqCst) {
+        if !self.enabled {
+            return;
+        }
+        // The loop holds `wake` while it runs; parks after it ended need no spin.
+        let Some(wake) = self.wake.upgrade() else {
+            return;
+        };
+        if wake.woken.load(Ordering::SeqCst) {
             return;
         }
         let budget = self.budget_ns.load(Ordering::Relaxed);
         let start = Instant::now();
         if budget > 0 {
-            self.wake.spinning.store(true, Ordering::SeqCst);
+            wake.spinning.store(true, Ordering::SeqCst);
             let budget = Duration::from_nanos(budget);
             'spin: loop {
-                for _ in 0..32 {
-                    if self.wake.woken.load(Ordering::Acquire) {
+                for _ in 0..crate::sync::spins(32) {
+                    if wake.woken.load(Ordering::Acquire) {
                         break 'spin;
                     }
-                    std::hint::spin_loop();
+                    crate::sync::spin_loop();
                 }
-                if start.elapsed() >= budget {
+                if crate::sync::spin_expired(start, budget) {
                     break;
                 }
             }
-            self.wake.spinning.store(false, Ordering::SeqCst);
+            wake.spinning.store(false, Ordering::SeqCst);
             // A wake-up seen while spinning (or racing with the end of the spin) was not
             // forwarded by the waker: forward it here, on the loop's thread (no syscall).
-            if self.wake.woken.load(Ordering::SeqCst) {
-                self.wake.forward();
+            if wake.woken.load(Ordering::SeqCst) {
+                wake.forward();
                 return;
             }
         }
@@ -613,3 +624,6 @@ pub(crate) fn finish(caller: &Caller) {
     tracing::info!(caller = %caller.name(), "caller stopped");
     caller.inner.stopped.set_result(());
 }
+
+#[cfg(all(test, caller_loom))]
+mod model;

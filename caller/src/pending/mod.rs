@@ -50,7 +50,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::sync::{lock, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{lock, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
 const RUNNING: u8 = 1;
 const CANCEL_REQUESTED: u8 = 2;
@@ -112,7 +112,7 @@ impl Metadata {
         name: Cow<'static, str>,
         caller: Option<(crate::CallerId, Arc<str>)>,
     ) -> Self {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: crate::sync::global::AtomicU64 = crate::sync::global::AtomicU64::new(1);
         Metadata {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,

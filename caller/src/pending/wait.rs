@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{AnyPending, Header, Pending, SETTLED};
 use crate::error::Error;
-use crate::sync::{lock, Ordering};
+use crate::sync::{lock, spins, Ordering};
 use crate::timer::Sleep;
 
 /// How many times a synchronous waiter checks the flag with a CPU spin hint before it
@@ -28,7 +28,7 @@ fn spin_hints() -> u32 {
     if one {
         0
     } else {
-        SPIN_HINTS
+        spins(SPIN_HINTS)
     }
 }
 
@@ -54,14 +54,14 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     let deadline = timeout.and_then(|t| start.checked_add(t));
     if timeout != Some(Duration::ZERO) {
         let hints = spin_hints();
-        for i in 0..hints + SPIN_YIELDS {
+        for i in 0..hints + spins(SPIN_YIELDS) {
             if h.flags.load(Ordering::Acquire) & SETTLED != 0 {
                 return Ok(());
             }
             if i < hints {
-                std::hint::spin_loop();
+                crate::sync::spin_loop();
             } else {
-                std::thread::yield_now();
+                crate::sync::yield_now();
             }
         }
     }

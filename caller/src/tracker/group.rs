@@ -44,7 +44,7 @@ use crate::caller::Caller;
 use crate::context::{Context, Tracker, Trackers};
 use crate::error::{Error, GroupError, MemberFailure};
 use crate::pending::{AnyPending, MemberDone};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, Mutex, Ordering};
 use crate::timer::Sleep;
 
 /// How a [`PendingGroup`] reacts to cancelled members and how it exits when it ended
@@ -176,7 +176,7 @@ impl GroupBuilder {
 
     /// Make the group (enter it with [`PendingGroup::run`]).
     pub fn build(self) -> PendingGroup {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
+        static NEXT: crate::sync::global::AtomicU64 = crate::sync::global::AtomicU64::new(1);
         PendingGroup {
             inner: Arc::new(GroupInner {
                 id: NEXT.fetch_add(1, Ordering::Relaxed),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 
 use crate::context::{modify_current, Context, Tracker, Trackers};
 use crate::pending::{AnyPending, MemberDone};
-use crate::sync::{lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, Mutex, Ordering};
 
 struct ManagerInner {
     id: u64,
@@ -49,7 +49,7 @@ impl Default for PendingManager {
 impl PendingManager {
     /// A new, inactive manager.
     pub fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
+        static NEXT: crate::sync::global::AtomicU64 = crate::sync::global::AtomicU64::new(1 << 40);
         PendingManager {
             inner: Arc::new(ManagerInner {
                 id: NEXT.fetch_add(1, Ordering::Relaxed),
