@@ -19,6 +19,26 @@ pub(crate) mod kw {
     syn::custom_keyword!(cancellation_timeout);
 }
 
+/// A value passed on by a `macro_rules!` `$x:expr` arrives wrapped in an invisible group:
+/// look inside, so that `mode = $m` checks the literal as if it were written here.
+pub(crate) fn ungroup(expr: syn::Expr) -> syn::Expr {
+    match expr {
+        syn::Expr::Group(g) => ungroup(*g.expr),
+        other => other,
+    }
+}
+
+/// A function's attributes, split: the outer ones (written before the function) and the
+/// inner ones (`#![..]` at the top of its body), which the expansion keeps at the top of the
+/// body it generates, as tracing-attributes does.
+pub(crate) fn split_attrs(
+    attrs: &[syn::Attribute],
+) -> (Vec<&syn::Attribute>, Vec<&syn::Attribute>) {
+    attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Outer))
+}
+
 /// One key of a macro's arguments: set at most once.
 pub(crate) struct Slot<T> {
     key: &'static str,

@@ -10,6 +10,7 @@
 use proc_macro::TokenStream;
 
 mod config;
+mod duration;
 mod entry;
 mod group;
 mod on_thread;

@@ -227,6 +227,7 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
+    let (attrs, inner) = config::split_attrs(attrs);
     let name = sig.ident.unraw().to_string();
     let options = quote!(#krate::CallOptions::new().name(#name));
     // The value type is named in the turbofish: a non-`Send` one is then one error, in our
@@ -257,6 +258,7 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             #(#checks)*
             #resolve
             #call(#at, #options, #closure)
@@ -272,9 +274,11 @@ fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
         attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
+    let (attrs, inner) = config::split_attrs(attrs);
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             let _ = #closure;
             ::core::unreachable!()
         }

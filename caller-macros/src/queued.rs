@@ -139,9 +139,11 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     let mut outer = sig.clone();
     outer.asyncness = None;
     outer.output = ReturnType::Default;
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             #(#checks)*
             #resolve
             #enqueue(#target, #name, #job)
@@ -164,9 +166,11 @@ fn expand_stub(func: ItemFn) -> TokenStream {
     } else {
         quote!(move || #output #block)
     };
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             let _ = #closure;
         }
     }
