@@ -39,6 +39,14 @@ pub(crate) fn split_attrs(
         .partition(|a| matches!(a.style, syn::AttrStyle::Outer))
 }
 
+/// An expression giving the path of the function being expanded, as `type_name` prints
+/// it (`app::db::load`, `app::Db::load`, `<app::Db as app::Store>::load`): a nested
+/// marker `fn` is named by its path, from which `__private::fn_name` strips its own name.
+pub(crate) fn fn_path(krate: &TokenStream) -> TokenStream {
+    let marker = syn::Ident::new("__caller_fn", Span::mixed_site());
+    quote!(#krate::__private::fn_name({ fn #marker() {} #marker }))
+}
+
 /// One key of a macro's arguments: set at most once.
 pub(crate) struct Slot<T> {
     key: &'static str,

@@ -6,7 +6,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ItemFn, LitStr, Path, ReturnType, Token};
@@ -228,7 +227,7 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     } = &func;
     let outer = outer_signature(config, sig, &value);
     let (attrs, inner) = config::split_attrs(attrs);
-    let name = sig.ident.unraw().to_string();
+    let name = config::fn_path(krate);
     let options = quote!(#krate::CallOptions::new().name(#name));
     // The value type is named in the turbofish: a non-`Send` one is then one error, in our
     // words, at the user's return type.

@@ -77,6 +77,14 @@ impl Target for Result<Caller, Error> {
     }
 }
 
+/// The path of the function an `#[on_thread]` or `#[queued]` expansion is in, from the
+/// type of its nested marker `fn __caller_fn() {}` (`app::db::load::__caller_fn`): the
+/// default name of its calls, as the user wrote the function.
+pub fn fn_name<F>(_marker: F) -> &'static str {
+    let path = std::any::type_name::<F>();
+    path.strip_suffix("::__caller_fn").unwrap_or(path)
+}
+
 /// Where an `#[on_thread]` call runs.
 #[derive(Debug)]
 pub enum Where {

@@ -737,7 +737,7 @@ impl Caller {
             context,
             meta,
         } = options;
-        let name = name.unwrap_or_else(|| Cow::Borrowed(std::any::type_name::<J>()));
+        let name = name.unwrap_or_else(|| Cow::Borrowed(default_name(std::any::type_name::<J>())));
         let shared = Shared::<T>::new(Metadata::new(
             name,
             Some((self.inner.id, self.inner.name.clone())),
@@ -925,6 +925,30 @@ impl Caller {
             }
         }
     }
+}
+
+/// The default name of a call of job type `J`, from `type_name::<J>()`: the function's
+/// path as the user wrote it. A function item is its path already (`app::db::load`); a
+/// closure or async block is named after the function it is written in
+/// (`app::main::{{closure}}` → `app::main`), and the `job::*` wrappers are looked through
+/// (`caller::job::FutureJob<app::fetch>` → `app::fetch`). Only slices of the type name:
+/// nothing is allocated.
+pub(crate) fn default_name(mut name: &'static str) -> &'static str {
+    if let Some(wrapped) = name.strip_prefix("caller::job::") {
+        for wrapper in ["FutureJob<", "TrySyncJob<", "TryFutureJob<"] {
+            if let Some(inner) = wrapped
+                .strip_prefix(wrapper)
+                .and_then(|n| n.strip_suffix('>'))
+            {
+                name = inner;
+                break;
+            }
+        }
+    }
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    name
 }
 
 impl fmt::Debug for Caller {
