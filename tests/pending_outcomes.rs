@@ -208,7 +208,7 @@ fn default_names_are_the_function_path() {
             concat!(module_path!(), "::named_async_work").to_owned(),
         ),
         (
-            caller::to_thread(move || named_work()).any(),
+            caller::to_thread(move || named_work() + 1).any(),
             here.to_owned(),
         ),
     ];

@@ -147,35 +147,42 @@ impl Default for CallOptions {
 
 impl CallOptions {
     /// Default options: every tracker kind, the current context, no delay.
+    #[must_use = "options do nothing until passed to `schedule_call` or `to_thread_with`"]
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The function name shown in metadata, `Debug` and tracing (default: its type name).
+    /// The function name shown in metadata, `Debug` and tracing (default: the path of the
+    /// function the job is, or for a closure the function it is written in).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Which tracker kinds the pending joins (default [`Trackers::ALL`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn trackers(mut self, trackers: Trackers) -> Self {
         self.trackers = trackers;
         self
     }
 
     /// Start no sooner than `delay` after it reaches the caller.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
     }
 
     /// The context to run in (default: [`Context::current`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn context(mut self, ctx: Context) -> Self {
         self.context = Some(ctx);
         self
     }
 
     /// A user key/value stored in the pending's metadata.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.meta.push((key.into(), value.into()));
         self
@@ -202,12 +209,14 @@ pub struct CallerBuilder {
 
 impl CallerBuilder {
     /// The caller's name (and its thread's, for a new thread).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// The backend (default [`Backend::Tokio`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self.backend_asked = true;
@@ -215,6 +224,7 @@ impl CallerBuilder {
     }
 
     /// A protected caller ignores a non-forced [`stop`](Caller::stop).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
         self
@@ -409,6 +419,7 @@ impl Caller {
     pub const IDLE_WORKER_SHUTDOWN_DURATION: Duration = Duration::from_secs(60);
 
     /// Options to create a caller.
+    #[must_use = "a builder does nothing until `spawn`, `block_on`, `host` or `current`"]
     pub fn builder() -> CallerBuilder {
         CallerBuilder::default()
     }

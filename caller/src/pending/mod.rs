@@ -998,6 +998,8 @@ pub struct Pending<T> {
     waiter: Option<usize>,
     polled: bool,
     protected: bool,
+    /// The outcome was given to a poll ([`FusedFuture`](futures::future::FusedFuture)).
+    terminated: bool,
 }
 
 impl<T: Send + 'static> Pending<T> {
@@ -1022,6 +1024,7 @@ impl<T: Send + 'static> Pending<T> {
             waiter: None,
             polled: false,
             protected: false,
+            terminated: false,
         }
     }
 
@@ -1074,6 +1077,7 @@ impl<T: Send + 'static> Pending<T> {
     /// assert!(p.wait_sync(Some(Duration::from_millis(1))).unwrap_err().is_timeout());
     /// assert!(!p.cancelled());
     /// ```
+    #[must_use = "`protect` returns the protected handle: use it (this one is consumed)"]
     pub fn protect(mut self) -> Self {
         self.protected = true;
         self
@@ -1186,10 +1190,18 @@ impl<T: Send + 'static> Future for Pending<T> {
         this.waiter = waiter;
         if done {
             this.waiter = None;
+            this.terminated = true;
             Poll::Ready(this.shared.take().expect("done"))
         } else {
             Poll::Pending
         }
+    }
+}
+
+/// Done once it has given its outcome to a poll: `futures::select!` then skips it.
+impl<T: Send + 'static> futures::future::FusedFuture for Pending<T> {
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 
