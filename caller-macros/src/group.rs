@@ -21,13 +21,13 @@ const KEYS: &str = "`mode = 0..=3 | name`, `shield = bool`, `timeout = 50ms | Du
 const MODES: &str = "0, 1, 2, 3, `ignore_cancelled`, `cancel_and_raise`, `cancel_quietly`, \
                      `raise`, `supervisor`";
 
-/// The group's mode: the seed's number, one of our names, or any `GroupMode` expression.
+/// The group's mode: async-kernel's number, one of our names, or any `GroupMode` expression.
 enum Mode {
     Variant(&'static str),
     Expr(Expr),
 }
 
-/// The numbered modes, in the seed's order.
+/// The numbered modes, in async-kernel's order.
 const NUMBERED: [&str; 4] = [
     "IgnoreCancelled",
     "CancelAndRaise",

@@ -790,6 +790,21 @@ impl Caller {
     /// assert_eq!(name.wait_sync(None)?, "doc-soon");
     /// # c.stop(true); Ok(()) }
     /// ```
+    ///
+    /// # A closure that returns a future
+    ///
+    /// `call_soon(|| async { .. })` runs the closure and hands back the *future* it builds,
+    /// unpolled: its body never runs. Use [`call_soon_async`](Self::call_soon_async) (or
+    /// [`job::future`](crate::job::future)) for async work. Stable Rust cannot reject this
+    /// here (it would take a `T: !Future` bound), but rustc warns where the future is
+    /// dropped: every future is `#[must_use]`.
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// # async fn f(c: caller::Caller) -> Result<(), caller::Error> {
+    /// c.call_soon(|| async { println!("never runs") }).await?; // unused implementer of `Future`
+    /// # Ok(()) }
+    /// ```
     pub fn call_soon<T, J>(&self, job: J) -> Pending<T>
     where
         T: Send + 'static,
