@@ -94,16 +94,33 @@ impl Body {
     /// and nothing after it.
     fn parse(input: ParseStream<'_>) -> syn::Result<Body> {
         let name = if input.peek(Token![|]) {
+            let open: Token![|] = input.parse()?;
+            // The name is what lies before the next `|`: found first, so that a missing
+            // `|` is one error at the opening one, not a pattern error in the body.
+            let mut inside = TokenStream::new();
+            while !input.peek(Token![|]) {
+                if input.is_empty() {
+                    return Err(syn::Error::new(
+                        open.span,
+                        "the group's name is closed by `|`: `pending_group!(|pg| { ... })`",
+                    ));
+                }
+                inside.extend([input.parse::<TokenTree>()?]);
+            }
             input.parse::<Token![|]>()?;
-            let pat = Pat::parse_single(input)?;
-            let ty = if input.peek(Token![:]) {
-                input.parse::<Token![:]>()?;
-                Some(input.parse::<Type>()?)
-            } else {
-                None
-            };
-            input.parse::<Token![|]>()?;
-            Some((pat, ty))
+            Some(syn::parse::Parser::parse2(
+                |inner: ParseStream<'_>| {
+                    let pat = Pat::parse_single(inner)?;
+                    let ty = if inner.peek(Token![:]) {
+                        inner.parse::<Token![:]>()?;
+                        Some(inner.parse::<Type>()?)
+                    } else {
+                        None
+                    };
+                    Ok((pat, ty))
+                },
+                inside,
+            )?)
         } else {
             None
         };
