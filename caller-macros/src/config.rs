@@ -101,17 +101,38 @@ pub(crate) fn parse_crate(input: ParseStream<'_>, slot: &mut Slot<Path>) -> syn:
     slot.set(key.span, path)
 }
 
-/// Parse `arg ("," arg)* ","?` with `one` parsing each `arg`.
+/// Parse `arg ("," arg)* ","?` with `one` parsing each `arg`. A bad `arg` is recorded and
+/// skipped up to the next `,`, so that every mistake is reported, each once.
 pub(crate) fn parse_list(
     input: ParseStream<'_>,
     mut one: impl FnMut(ParseStream<'_>) -> syn::Result<()>,
 ) -> syn::Result<()> {
+    let mut errors = Errors::default();
     while !input.is_empty() {
-        one(input)?;
+        if let Err(e) = one(input) {
+            errors.push(e);
+            skip_to_comma(input)?;
+        }
         if input.is_empty() {
             break;
         }
-        input.parse::<Token![,]>()?;
+        if let Err(e) = input.parse::<Token![,]>() {
+            errors.push(e);
+            skip_to_comma(input)?;
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+    }
+    match errors.0 {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
     }
     Ok(())
 }
