@@ -837,7 +837,8 @@ impl Caller {
     }
 
     /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it
-    /// before then means it never starts.
+    /// before then means it never starts. For a closure that returns a future, use
+    /// [`call_later_async`](Self::call_later_async) (see [`call_soon`](Self::call_soon)).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -989,7 +990,9 @@ impl fmt::Debug for Caller {
     }
 }
 
-/// Run `job` on a pooled worker thread; see [`Caller::to_thread`].
+/// Run `job` on a pooled worker thread; see [`Caller::to_thread`]. For a closure that
+/// returns a future, use [`to_thread_async`]: a plain `to_thread(|| async { .. })` hands
+/// the future back unpolled (see [`Caller::call_soon`]).
 ///
 /// ```
 /// # fn main() -> Result<(), caller::Error> {
