@@ -1077,7 +1077,6 @@ impl<T: Send + 'static> Pending<T> {
     /// assert!(p.wait_sync(Some(Duration::from_millis(1))).unwrap_err().is_timeout());
     /// assert!(!p.cancelled());
     /// ```
-    #[must_use = "`protect` returns the protected handle: use it (this one is consumed)"]
     pub fn protect(mut self) -> Self {
         self.protected = true;
         self

@@ -179,7 +179,6 @@ impl GroupBuilder {
     }
 
     /// Make the group (enter it with [`PendingGroup::run`]).
-    #[must_use = "a built group does nothing until it is entered with `run`"]
     pub fn build(self) -> PendingGroup {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         PendingGroup {
