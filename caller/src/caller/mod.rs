@@ -959,7 +959,9 @@ impl Caller {
 /// closure or async block is named after the function it is written in
 /// (`app::main::{{closure}}` → `app::main`), and the `job::*` wrappers are looked through
 /// (`caller::job::FutureJob<app::fetch>` → `app::fetch`). Only slices of the type name:
-/// nothing is allocated.
+/// nothing is allocated (and, inlined into the generic `schedule` where the type name is a
+/// constant, the comparisons are on constant strings).
+#[inline]
 pub(crate) fn default_name(mut name: &'static str) -> &'static str {
     if let Some(wrapped) = name.strip_prefix("caller::job::") {
         for wrapper in ["FutureJob<", "TrySyncJob<", "TryFutureJob<"] {
