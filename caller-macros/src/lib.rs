@@ -131,7 +131,8 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn log(line: String, level: u8) {
 ///     ::caller::__private::assert_send_arg::<String>();
 ///     ::caller::__private::assert_send_arg::<u8>();
-///     ::caller::__private::enqueue(::caller::queue_caller(), /* "app::log" */, move || { /* body */ })
+///     let name = ::caller::__private::fn_name({ fn __caller_fn() {} __caller_fn }); // "app::log"
+///     ::caller::__private::enqueue(::caller::queue_caller(), name, move || { /* body */ })
 /// }
 /// ```
 /// `enqueue(target, name, job)` is `caller.queue_call(|job: J| job(), job)`: the queue is
