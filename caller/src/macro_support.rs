@@ -141,8 +141,10 @@ where
     J: IntoJob<T>,
 {
     match at {
-        Where::Pool => crate::to_thread_with(job, options),
-        Where::Caller(Ok(caller)) => caller.schedule_call(job, options),
+        // Without the `JobValue` bound of the public methods: the value is the declared
+        // return type (an `async fn`'s output), never a closure's future.
+        Where::Pool => crate::caller::to_thread_job(job, options),
+        Where::Caller(Ok(caller)) => caller.schedule_job(job, options),
         Where::Caller(Err(err)) => {
             let pending = Pending::new();
             pending.set_error(err);

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::context::{Context, Trackers};
 use crate::error::Error;
-use crate::job::{IntoJob, JobBuilder};
+use crate::job::{IntoJob, JobBuilder, JobValue};
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
 use crate::queue::AnyQueue;
 use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
@@ -730,6 +730,16 @@ impl Caller {
     /// ```
     pub fn schedule_call<T, J>(&self, job: J, options: CallOptions) -> Pending<T>
     where
+        T: Send + JobValue + 'static,
+        J: IntoJob<T>,
+    {
+        self.schedule(job, options, false)
+    }
+
+    /// [`schedule_call`](Self::schedule_call) without its `JobValue` bound, for callers
+    /// whose value cannot be a closure's future (the async methods, the macros).
+    pub(crate) fn schedule_job<T, J>(&self, job: J, options: CallOptions) -> Pending<T>
+    where
         T: Send + 'static,
         J: IntoJob<T>,
     {
@@ -793,21 +803,20 @@ impl Caller {
     ///
     /// # A closure that returns a future
     ///
-    /// `call_soon(|| async { .. })` runs the closure and hands back the *future* it builds,
-    /// unpolled: its body never runs. Use [`call_soon_async`](Self::call_soon_async) (or
-    /// [`job::future`](crate::job::future)) for async work. Stable Rust cannot reject this
-    /// here (it would take a `T: !Future` bound), but rustc warns where the future is
-    /// dropped: every future is `#[must_use]`.
+    /// `call_soon(|| async { .. })` would be a *sync* job whose value is the future, handed
+    /// back unpolled with its body never run. It is a compile error instead: a job's value
+    /// must be `Unpin` ([`JobValue`](crate::job::JobValue)), which the futures of `async`
+    /// blocks and `async fn`s are not. Use [`call_soon_async`](Self::call_soon_async) (or
+    /// [`job::future`](crate::job::future)). In generic code, bound the value type with
+    /// `Unpin`.
     ///
     /// ```compile_fail
-    /// #![deny(unused_must_use)]
-    /// # async fn f(c: caller::Caller) -> Result<(), caller::Error> {
-    /// c.call_soon(|| async { println!("never runs") }).await?; // unused implementer of `Future`
-    /// # Ok(()) }
+    /// # let c = caller::Caller::new_thread("doc-soon-future").unwrap();
+    /// let p = c.call_soon(|| async { 1 }); // error: not `Unpin` (is the job a closure that returns a future?)
     /// ```
     pub fn call_soon<T, J>(&self, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         self.schedule_call(job, CallOptions::default())
@@ -833,7 +842,7 @@ impl Caller {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.schedule_call(crate::job::future(f), CallOptions::default())
+        self.schedule_job(crate::job::future(f), CallOptions::default())
     }
 
     /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it
@@ -851,7 +860,7 @@ impl Caller {
     /// ```
     pub fn call_later<T, J>(&self, delay: Duration, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         self.schedule_call(job, CallOptions::default().delay(delay))
@@ -864,7 +873,7 @@ impl Caller {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.schedule_call(crate::job::future(f), CallOptions::default().delay(delay))
+        self.schedule_job(crate::job::future(f), CallOptions::default().delay(delay))
     }
 
     /// Run `f` inline in the caller's scheduler loop, with no pending: for tiny calls only
@@ -898,7 +907,7 @@ impl Caller {
     /// ```
     pub fn to_thread<T, J>(&self, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         pool::to_thread(job, CallOptions::default())
@@ -935,7 +944,7 @@ impl Caller {
     /// ```
     pub fn call_using_backend<T, J>(&self, backend: Backend, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         match (self.inner.backend, backend) {
@@ -1003,16 +1012,25 @@ impl fmt::Debug for Caller {
 /// ```
 pub fn to_thread<T, J>(job: J) -> Pending<T>
 where
-    T: Send + 'static,
+    T: Send + JobValue + 'static,
     J: IntoJob<T>,
 {
     pool::to_thread(job, CallOptions::default())
 }
 
+/// [`to_thread_with`] without its `JobValue` bound (see [`Caller::schedule_job`]).
+pub(crate) fn to_thread_job<T, J>(job: J, options: CallOptions) -> Pending<T>
+where
+    T: Send + 'static,
+    J: IntoJob<T>,
+{
+    pool::to_thread(job, options)
+}
+
 /// [`to_thread`] with options (name, trackers, metadata).
 pub fn to_thread_with<T, J>(job: J, options: CallOptions) -> Pending<T>
 where
-    T: Send + 'static,
+    T: Send + JobValue + 'static,
     J: IntoJob<T>,
 {
     pool::to_thread(job, options)

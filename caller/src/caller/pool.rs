@@ -226,7 +226,7 @@ where
             return p;
         }
     };
-    let p = worker.schedule_call(job, options);
+    let p = worker.schedule_job(job, options);
     let w = worker.clone();
     p.add_done_callback(move |_| release(w));
     p
