@@ -109,7 +109,11 @@ send_sync!(
 );
 
 // The stream owns its source, which need only be `Send`: it is not shared.
-send_not_sync!(AsCompleted<u32>);
+send_not_sync!(
+    AsCompleted<'static, Pending<u32>>,
+    AsCompleted<'static, AnyPending>,
+    AsCompleted<'static, futures::future::BoxFuture<'static, u32>>,
+);
 
 neither!(HostLoop, ContextGuard, ManagerGuard);
 
@@ -119,5 +123,5 @@ neither!(HostLoop, ContextGuard, ManagerGuard);
 fn pending_of_a_send_value_is_send_and_sync() {
     is_send::<Pending<std::cell::Cell<u8>>>();
     is_sync::<Pending<std::cell::Cell<u8>>>();
-    is_send::<AsCompleted<std::cell::Cell<u8>>>();
+    is_send::<AsCompleted<'static, Pending<std::cell::Cell<u8>>>>();
 }
