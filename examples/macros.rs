@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
 
     // A structured scope: both inserts join the group, which waits for them and would
     // cancel the other if one failed.
-    let rows = caller::pending_group!(mode = cancel_and_raise, timeout = 5, {
+    let rows = caller::pending_group!(mode = cancel_and_raise, timeout = 5s, {
         let a = insert("alice".into());
         let b = insert("bob".into());
         Ok::<_, Error>(a.await?.max(b.await?))

@@ -242,3 +242,26 @@ fn as_completed_and_wait_take_boxed_futures_and_type_erased_pendings() {
     assert_eq!(done, [7]);
     assert_eq!(not_done.len(), 1);
 }
+
+/// `AsCompleted` is a `FusedStream`: `futures::select!` takes it as it is, with
+/// `select_next_some`, until `complete`.
+#[test]
+fn select_takes_as_completed_as_it_is() {
+    use futures::stream::FusedStream;
+    let mut evens = caller::as_completed((0..3u32).map(|n| caller::to_thread(move || n * 2)));
+    let mut odds = caller::as_completed((0..3u32).map(|n| caller::to_thread(move || n * 2 + 1)));
+    let mut got = Vec::new();
+    futures::executor::block_on(caller::timeout(LIMIT, async {
+        loop {
+            futures::select! {
+                p = evens.select_next_some() => got.push(p.await.expect("an even value")),
+                p = odds.select_next_some() => got.push(p.await.expect("an odd value")),
+                complete => break,
+            }
+        }
+    }))
+    .expect("select! saw both streams end");
+    got.sort_unstable();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+    assert!(evens.is_terminated() && odds.is_terminated());
+}

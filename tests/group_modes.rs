@@ -41,7 +41,7 @@ enum Exit {
     Failed(usize),
 }
 
-fn spawn<T: Send + 'static>(
+fn spawn<T: Send + Unpin + 'static>(
     wh: Where,
     host: &Caller,
     named: &Caller,

@@ -69,3 +69,12 @@ fn the_entry_caller_stops_when_the_body_ends() {
         "this thread is a plain thread again"
     );
 }
+
+/// An inner attribute of the body stays in the test function (printed before it, it would
+/// not compile): here it allows the unused variable that the outer `deny` forbids.
+#[caller::test]
+#[deny(unused_variables)]
+async fn inner_attributes_stay_in_the_body() {
+    #![allow(unused_variables)]
+    let unused = caller::Caller::current();
+}

@@ -198,7 +198,7 @@ async fn cancellation_timeout_bounds_the_wait_for_a_stubborn_member() {
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let out = caller::pending_group!(
         mode = cancel_and_raise,
-        timeout = 0.02,
+        timeout = 20ms,
         cancellation_timeout = Duration::from_millis(50),
         {
             // A sync member cannot be interrupted: it holds the group open.
@@ -213,4 +213,85 @@ async fn cancellation_timeout_bounds_the_wait_for_a_stubborn_member() {
         other => panic!("the exit did not name the stubborn member: {other:?}"),
     }
     release_tx.send(()).unwrap();
+}
+
+/// `timeout = 50ms` is fifty milliseconds, not fifty seconds: every unit suffix is read,
+/// for both duration keys (the group's own getter shows the exact value).
+#[caller::test]
+async fn duration_literals_mean_their_unit() {
+    let seen = caller::pending_group!(cancellation_timeout = 250ms, |pg| {
+        pg.cancellation_timeout()
+    });
+    assert_eq!(seen.unwrap(), Some(Duration::from_millis(250)));
+    for (got, want) in [
+        (
+            caller::pending_group!(cancellation_timeout = 1.5s, |pg| pg_timeout(&pg)),
+            Duration::from_millis(1500),
+        ),
+        (
+            caller::pending_group!(cancellation_timeout = 2min, |pg| pg_timeout(&pg)),
+            Duration::from_secs(120),
+        ),
+        (
+            caller::pending_group!(cancellation_timeout = 7us, |pg| pg_timeout(&pg)),
+            Duration::from_micros(7),
+        ),
+        (
+            caller::pending_group!(cancellation_timeout = 9ns, |pg| pg_timeout(&pg)),
+            Duration::from_nanos(9),
+        ),
+        (
+            caller::pending_group!(cancellation_timeout = 3, |pg| pg_timeout(&pg)),
+            Duration::from_secs(3),
+        ),
+    ] {
+        assert_eq!(got.unwrap(), Some(want));
+    }
+    // Read as 50 seconds, this group would outlive the limit.
+    let run = async { caller::pending_group!(mode = raise, timeout = 50ms, { stuck().await }) };
+    let exit = caller::timeout(LIMIT, run)
+        .await
+        .expect("a group with `timeout = 50ms` ended within the limit");
+    assert_eq!(summary(exit), "cancelled");
+}
+
+fn pg_timeout(pg: &PendingGroup) -> Duration {
+    pg.cancellation_timeout()
+}
+
+/// `|pg|` names the group inside its body: the very group that runs it, which the body can
+/// add members to, hand to another thread, and cancel from there.
+#[caller::test]
+async fn the_body_can_name_its_group() {
+    let out = caller::pending_group!(mode = cancel_quietly, |pg: PendingGroup| {
+        assert_eq!(
+            PendingGroup::current().map(|g| g.id()),
+            Some(pg.id()),
+            "`pg` is the group the body runs in"
+        );
+        let by_hand = caller::Pending::<()>::new();
+        pg.add(&by_hand.any());
+        assert!(pg.members().contains(&by_hand.any()), "added by hand");
+        let canceller = std::thread::spawn(move || pg.cancel("done from another thread"));
+        assert!(canceller.join().unwrap(), "the group was still running");
+        stuck().await
+    });
+    assert_eq!(
+        summary(out),
+        "quiet",
+        "the cancel from the other thread ended the body"
+    );
+}
+
+/// `< ... >` is the body as braces are: the design card's form.
+#[caller::test]
+async fn an_angle_bracket_body_is_a_block() {
+    let words = ["a", "b"];
+    let out = caller::pending_group!(mode = 1, timeout = 5s, <
+        let n = caller::to_thread(|| 2).await.unwrap();
+        words.len() * n
+    >);
+    assert_eq!(out.unwrap(), Some(4));
+    let named = caller::pending_group!(|pg| < pg.mode() >);
+    assert_eq!(named.unwrap(), Some(GroupMode::default()));
 }

@@ -107,6 +107,15 @@ async fn every_macro_expands_with_shadowed_names() {
     assert_eq!(exit.unwrap(), ::core::option::Option::Some(4));
     let exit = ::caller::pending_group!(crate = ::caller, mode = supervisor, { 1 });
     assert_eq!(exit.unwrap(), ::core::option::Option::Some(1));
+
+    // `__caller_group` is also the name of the expansion's own local.
+    let exit = ::caller::pending_group!(timeout = 5s, cancellation_timeout = 1.5s, |__caller_group| <
+        __caller_group.cancellation_timeout()
+    >);
+    assert_eq!(
+        exit.unwrap(),
+        ::core::option::Option::Some(::core::time::Duration::from_millis(1500))
+    );
 }
 
 /// `crate = path` names the runtime through a re-export.

@@ -26,8 +26,8 @@ fn default_target_is_a_pooled_worker() {
     let mut p = on_worker(21);
     assert_eq!(
         p.metadata().name(),
-        "on_worker",
-        "the pending carries the fn's name"
+        "macros_on_thread::on_worker",
+        "the pending carries the fn's path"
     );
     let (v, id, _) = p.wait_sync(Some(LIMIT)).expect("the worker call finished");
     assert_eq!(v, 42);
@@ -244,4 +244,27 @@ fn mut_and_destructuring_patterns() {
         mutates(vec![1], (2, 3)).wait_sync(Some(LIMIT)).unwrap(),
         vec![1, 5]
     );
+}
+
+/// The calls of an `#[on_thread]` function are named by the function's path, methods and
+/// generic functions included (in `Debug`, `dump()` and spans): never a closure type.
+#[test]
+fn calls_are_named_by_the_function_path() {
+    let cases = [
+        (
+            Counter { base: 1 }.add(2).any(),
+            "macros_on_thread::Counter::add",
+        ),
+        (
+            Arc::new(Counter { base: 1 }).add_shared(2).any(),
+            "macros_on_thread::Counter::add_shared",
+        ),
+        (describe(1u8, "x").any(), "macros_on_thread::describe"),
+        (async_with_rc(1).any(), "macros_on_thread::async_with_rc"),
+    ];
+    for (p, want) in cases {
+        assert_eq!(p.metadata().name(), want);
+        assert!(format!("{p:?}").contains(want), "{p:?}");
+        support::done(&p, "the named call");
+    }
 }

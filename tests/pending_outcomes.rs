@@ -176,3 +176,51 @@ fn a_second_take_is_an_error_not_a_panic() {
     ));
     c.stop(true);
 }
+
+fn named_work() -> u32 {
+    1
+}
+
+async fn named_async_work() -> u32 {
+    2
+}
+
+/// A pending's default name (in `Debug`, `dump()` and its span) is the path of the
+/// function as the user wrote it: a function item's own path, and for a closure or async
+/// block the function it is written in — never `{{closure}}` or a `job::*` type.
+#[test]
+fn default_names_are_the_function_path() {
+    let c = Caller::new_thread("names").expect("a caller");
+    let here = concat!(module_path!(), "::default_names_are_the_function_path");
+    let cases: Vec<(caller::AnyPending, String)> = vec![
+        (c.call_soon(|| 1).any(), here.to_owned()),
+        (c.call_soon_async(|| async { 1 }).any(), here.to_owned()),
+        (
+            c.call_soon(job::try_sync(|| "1".parse::<u8>())).any(),
+            here.to_owned(),
+        ),
+        (
+            c.call_soon(named_work).any(),
+            concat!(module_path!(), "::named_work").to_owned(),
+        ),
+        (
+            c.call_soon_async(named_async_work).any(),
+            concat!(module_path!(), "::named_async_work").to_owned(),
+        ),
+        (
+            caller::to_thread(move || named_work() + 1).any(),
+            here.to_owned(),
+        ),
+    ];
+    for (p, want) in cases {
+        assert_eq!(p.metadata().name(), want);
+        let debug = format!("{p:?}");
+        assert!(debug.contains(&want), "{debug}");
+        assert!(
+            !debug.contains("{{closure}}") && !debug.contains("Job<"),
+            "{debug}"
+        );
+        support::done(&p, "the named call");
+    }
+    c.stop(true);
+}

@@ -299,3 +299,27 @@ fn an_async_call_awaiting_its_own_pending_gets_would_deadlock() {
     );
     c.stop(true);
 }
+
+/// `Pending` is a `FusedFuture`: `futures::select!` takes it as it is (no `.fuse()`),
+/// skips it once it has given its outcome, and ends on `complete` when all have.
+#[test]
+fn select_takes_pendings_as_they_are() {
+    use futures::future::FusedFuture;
+    let mut a = caller::to_thread(|| 1);
+    let mut b = caller::to_thread(|| 2);
+    let mut got = Vec::new();
+    futures::executor::block_on(caller::timeout(LIMIT, async {
+        loop {
+            futures::select! {
+                x = a => got.push(x.expect("a's value")),
+                y = b => got.push(y.expect("b's value")),
+                complete => break,
+            }
+        }
+    }))
+    .expect("select! saw both pendings finish");
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+    assert!(a.is_terminated() && b.is_terminated());
+    assert!(!caller::Pending::<()>::new().is_terminated());
+}

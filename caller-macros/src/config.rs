@@ -19,6 +19,34 @@ pub(crate) mod kw {
     syn::custom_keyword!(cancellation_timeout);
 }
 
+/// A value passed on by a `macro_rules!` `$x:expr` arrives wrapped in an invisible group:
+/// look inside, so that `mode = $m` checks the literal as if it were written here.
+pub(crate) fn ungroup(expr: syn::Expr) -> syn::Expr {
+    match expr {
+        syn::Expr::Group(g) => ungroup(*g.expr),
+        other => other,
+    }
+}
+
+/// A function's attributes, split: the outer ones (written before the function) and the
+/// inner ones (`#![..]` at the top of its body), which the expansion keeps at the top of the
+/// body it generates, as tracing-attributes does.
+pub(crate) fn split_attrs(
+    attrs: &[syn::Attribute],
+) -> (Vec<&syn::Attribute>, Vec<&syn::Attribute>) {
+    attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Outer))
+}
+
+/// An expression giving the path of the function being expanded, as `type_name` prints
+/// it (`app::db::load`, `app::Db::load`, `<app::Db as app::Store>::load`): a nested
+/// marker `fn` is named by its path, from which `__private::fn_name` strips its own name.
+pub(crate) fn fn_path(krate: &TokenStream) -> TokenStream {
+    let marker = syn::Ident::new("__caller_fn", Span::mixed_site());
+    quote!(#krate::__private::fn_name({ fn #marker() {} #marker }))
+}
+
 /// One key of a macro's arguments: set at most once.
 pub(crate) struct Slot<T> {
     key: &'static str,
@@ -73,17 +101,38 @@ pub(crate) fn parse_crate(input: ParseStream<'_>, slot: &mut Slot<Path>) -> syn:
     slot.set(key.span, path)
 }
 
-/// Parse `arg ("," arg)* ","?` with `one` parsing each `arg`.
+/// Parse `arg ("," arg)* ","?` with `one` parsing each `arg`. A bad `arg` is recorded and
+/// skipped up to the next `,`, so that every mistake is reported, each once.
 pub(crate) fn parse_list(
     input: ParseStream<'_>,
     mut one: impl FnMut(ParseStream<'_>) -> syn::Result<()>,
 ) -> syn::Result<()> {
+    let mut errors = Errors::default();
     while !input.is_empty() {
-        one(input)?;
+        if let Err(e) = one(input) {
+            errors.push(e);
+            skip_to_comma(input)?;
+        }
         if input.is_empty() {
             break;
         }
-        input.parse::<Token![,]>()?;
+        if let Err(e) = input.parse::<Token![,]>() {
+            errors.push(e);
+            skip_to_comma(input)?;
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+    }
+    match errors.0 {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
     }
     Ok(())
 }

@@ -173,10 +173,12 @@ fn expand_fn(config: &Config, func: ItemFn) -> TokenStream {
     let run = quote_spanned! {block_span=>
         #krate::__private::entry(#krate::Caller::builder().name(#name), async #block)
     };
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #test
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             #run
         }
     }
@@ -195,10 +197,12 @@ fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
     let output = sig.output.clone();
     sig.asyncness = None;
     let test = test_attr(config);
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #test
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             let _ = async move |#inputs| #output #block;
             ::core::unreachable!()
         }

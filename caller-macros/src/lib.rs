@@ -10,6 +10,7 @@
 use proc_macro::TokenStream;
 
 mod config;
+mod duration;
 mod entry;
 mod group;
 mod on_thread;
@@ -50,7 +51,7 @@ mod queued;
 /// A function whose return type is spelled `Result<T, E>` (or an alias such as
 /// `io::Result<T>`) returns `Pending<T>`: an `Err(e)` becomes the pending's
 /// `Error::Failed(e)`, so it counts as a failure for groups and logging, as an exception
-/// does in the seed. `E` must convert into `caller::BoxError`. To keep the `Result` as the
+/// does in async-kernel. `E` must convert into `caller::BoxError`. To keep the `Result` as the
 /// value instead, name the type through an alias that is not called `Result`.
 ///
 /// # What this expands to
@@ -65,7 +66,7 @@ mod queued;
 ///     ::caller::__private::assert_send_arg::<u32>();          // a non-Send argument: error here
 ///     ::caller::__private::try_call_async::<User, _, _, _>(   // a non-Send value: error at `User`
 ///         ::caller::__private::named_caller("db"),
-///         ::caller::CallOptions::new().name("load"),
+///         ::caller::CallOptions::new().name(::caller::__private::fn_name({ fn __caller_fn() {} __caller_fn })),
 ///         async move || -> Result<User, DbError> { /* body */ },
 ///     )
 /// }
@@ -74,6 +75,9 @@ mod queued;
 /// closure, `call_async` wraps it in `job::future`, `try_call` / `try_call_async` in
 /// `job::try_sync` / `job::try_future`; the target is `pool()` (`to_thread_with`),
 /// `main_caller()`, `named_caller(..)` or `on(EXPR)` (then `caller.schedule_call`).
+/// `fn_name` reads the function's path (`app::db::load`) from the marker's type name: the
+/// default name of the calls in `Debug`, `dump()` and spans. Inner attributes of the body
+/// (`#![allow(..)]`) stay at the top of the generated body.
 ///
 /// # Compile errors
 ///
@@ -127,7 +131,8 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn log(line: String, level: u8) {
 ///     ::caller::__private::assert_send_arg::<String>();
 ///     ::caller::__private::assert_send_arg::<u8>();
-///     ::caller::__private::enqueue(::caller::queue_caller(), "log", move || { /* body */ })
+///     let name = ::caller::__private::fn_name({ fn __caller_fn() {} __caller_fn }); // "app::log"
+///     ::caller::__private::enqueue(::caller::queue_caller(), name, move || { /* body */ })
 /// }
 /// ```
 /// `enqueue(target, name, job)` is `caller.queue_call(|job: J| job(), job)`: the queue is
@@ -147,13 +152,14 @@ pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
 /// group's result. Every call scheduled while the block runs joins the group; on exit the
 /// group waits for all of them.
 ///
-/// Every key is optional, in any order, and the body `{ ... }` comes last:
+/// Every key is optional, in any order, and the body comes last: `{ ... }`, `< ... >`, or
+/// either after `|pg|` to name the group inside it (`|pg| expr` works too):
 ///
 /// | key | value |
 /// |---|---|
-/// | `mode` | `0`–`3` (the seed's numbers) or a name: `ignore_cancelled` (0), `cancel_and_raise` (1), `cancel_quietly` (2), `raise` (3), `supervisor`; or any `GroupMode` expression |
+/// | `mode` | `0`–`3` (async-kernel's numbers) or a name: `ignore_cancelled` (0), `cancel_and_raise` (1), `cancel_quietly` (2), `raise` (3), `supervisor`; or any `GroupMode` expression |
 /// | `shield` | `true`, `false` or a `bool` expression |
-/// | `timeout` | a non-negative number of seconds (`2.5`), or a `Duration` expression |
+/// | `timeout` | a duration literal with a unit, `50ms`, `2.5s`, `1min` (`ns`, `us`, `ms`, `s`, `m`/`min`; none: seconds), or a `Duration` expression |
 /// | `cancellation_timeout` | how long the exit waits for members after a cancel or failure (default 10 s); same forms as `timeout` |
 /// | `crate` | name the runtime crate by this path |
 ///
@@ -161,30 +167,54 @@ pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```
 /// # caller::Caller::builder().name("doc-group").block_on(async {
-/// let out = caller::pending_group!(mode = cancel_and_raise, timeout = 5, {
+/// let out = caller::pending_group!(mode = cancel_and_raise, timeout = 5s, {
 ///     let a = caller::to_thread(|| 1);
 ///     let b = caller::to_thread(|| 2);
 ///     a.await.unwrap() + b.await.unwrap()
 /// });
 /// assert_eq!(out.unwrap(), Some(3));
+///
+/// // `|pg|` names the group: cancel it, add members, or hand it to another thread.
+/// let out = caller::pending_group!(mode = cancel_quietly, |pg| {
+///     pg.cancel("enough");
+///     std::future::pending::<()>().await
+/// });
+/// assert_eq!(out.unwrap(), None);
 /// # }).unwrap();
 /// ```
 ///
 /// # What this expands to
 ///
 /// ```ignore
-/// pending_group!(mode = 1, shield = true, timeout = 2.5, { body })
+/// pending_group!(mode = 1, shield = true, timeout = 2500ms, { body })
 ///
 /// // becomes
 ///
 /// ::caller::PendingGroup::builder()
 ///     .mode(::caller::GroupMode::CancelAndRaise)
 ///     .shield(true)
-///     .timeout(::core::time::Duration::from_secs_f64(2.5))
+///     .timeout(::core::time::Duration::new(2, 500000000))
 ///     .build()
 ///     .run(async { body })
 ///     .await
+///
+/// pending_group!(|pg| { body })
+///
+/// // becomes
+///
+/// {
+///     let group = ::caller::PendingGroup::builder().build();
+///     let pg = ::core::clone::Clone::clone(&group);
+///     let out = group.run(async { body }).await;
+///     out
+/// }
 /// ```
+///
+/// # Compile errors
+///
+/// A mode out of range, an unknown or repeated key, a duration with an unknown unit, a
+/// missing body: each one error at its token, and no other (the expansion that comes with
+/// the errors keeps the group's type).
 #[proc_macro]
 pub fn pending_group(input: TokenStream) -> TokenStream {
     group::expand(input.into()).into()

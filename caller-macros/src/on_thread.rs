@@ -6,7 +6,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ItemFn, LitStr, Path, ReturnType, Token};
@@ -227,7 +226,8 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
-    let name = sig.ident.unraw().to_string();
+    let (attrs, inner) = config::split_attrs(attrs);
+    let name = config::fn_path(krate);
     let options = quote!(#krate::CallOptions::new().name(#name));
     // The value type is named in the turbofish: a non-`Send` one is then one error, in our
     // words, at the user's return type.
@@ -257,6 +257,7 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             #(#checks)*
             #resolve
             #call(#at, #options, #closure)
@@ -272,9 +273,11 @@ fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
         attrs, vis, sig, ..
     } = &func;
     let outer = outer_signature(config, sig, &value);
+    let (attrs, inner) = config::split_attrs(attrs);
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             let _ = #closure;
             ::core::unreachable!()
         }

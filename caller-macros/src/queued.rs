@@ -6,7 +6,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ItemFn, Path, ReturnType, Token};
@@ -110,7 +109,7 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         sig,
         block,
     } = func;
-    let name = sig.ident.unraw().to_string();
+    let name = config::fn_path(krate);
     let output = &sig.output;
     // The body moves the arguments in, like #[on_thread]; the queue is keyed by this
     // closure's type, so every call of this function (per generic instantiation) shares one.
@@ -139,9 +138,11 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     let mut outer = sig.clone();
     outer.asyncness = None;
     outer.output = ReturnType::Default;
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #(#attrs)*
         #vis #outer {
+            #(#inner)*
             #(#checks)*
             #resolve
             #enqueue(#target, #name, #job)
@@ -164,9 +165,11 @@ fn expand_stub(func: ItemFn) -> TokenStream {
     } else {
         quote!(move || #output #block)
     };
+    let (attrs, inner) = config::split_attrs(&attrs);
     quote! {
         #(#attrs)*
         #vis #sig {
+            #(#inner)*
             let _ = #closure;
         }
     }

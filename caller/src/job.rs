@@ -67,6 +67,30 @@ where
     }
 }
 
+/// What a scheduling method may hand back as a call's value: any `Unpin` type.
+///
+/// The bound is there to catch `call_soon(|| async { .. })` at compile time: that closure
+/// is a *sync* job whose value is the future, which would come back unpolled, its body
+/// never run. Stable Rust cannot say "any `T` but a future" (`T: !Future`), but every
+/// future that `async` blocks and `async fn`s make is `!Unpin`, while values handed across
+/// threads almost never are. Async work goes through [`future`] (`call_soon_async`,
+/// `to_thread_async`, `call_later_async`); a `!Unpin` value that is not a future can be
+/// returned boxed (`Box::pin(value)`).
+///
+/// ```compile_fail
+/// # let c = caller::Caller::new_thread("doc-job-value").unwrap();
+/// let p = c.call_soon(|| async { 1 }); // error: not `Unpin` (is the job a closure that returns a future?)
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the value of a job: it is not `Unpin` (is the job a closure that returns a future?)",
+    label = "a future returned by this job would come back unpolled, its body never run",
+    note = "for async work use `call_soon_async(|| async {{ .. }})`, `to_thread_async`, `call_later_async` or `caller::job::future`",
+    note = "in generic code, bound the value type with `Unpin`; a `!Unpin` value that is not a future can be returned boxed (`Box::pin(value)`)"
+)]
+pub trait JobValue {}
+
+impl<T: Unpin> JobValue for T {}
+
 /// A job that builds a future on the target thread; see [`future`].
 #[derive(Debug)]
 pub struct FutureJob<F>(F);

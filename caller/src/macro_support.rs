@@ -77,6 +77,14 @@ impl Target for Result<Caller, Error> {
     }
 }
 
+/// The path of the function an `#[on_thread]` or `#[queued]` expansion is in, from the
+/// type of its nested marker `fn __caller_fn() {}` (`app::db::load::__caller_fn`): the
+/// default name of its calls, as the user wrote the function.
+pub fn fn_name<F>(_marker: F) -> &'static str {
+    let path = std::any::type_name::<F>();
+    path.strip_suffix("::__caller_fn").unwrap_or(path)
+}
+
 /// Where an `#[on_thread]` call runs.
 #[derive(Debug)]
 pub enum Where {
@@ -133,8 +141,10 @@ where
     J: IntoJob<T>,
 {
     match at {
-        Where::Pool => crate::to_thread_with(job, options),
-        Where::Caller(Ok(caller)) => caller.schedule_call(job, options),
+        // Without the `JobValue` bound of the public methods: the value is the declared
+        // return type (an `async fn`'s output), never a closure's future.
+        Where::Pool => crate::caller::to_thread_job(job, options),
+        Where::Caller(Ok(caller)) => caller.schedule_job(job, options),
         Where::Caller(Err(err)) => {
             let pending = Pending::new();
             pending.set_error(err);

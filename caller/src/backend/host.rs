@@ -243,6 +243,7 @@ pub(crate) fn guest_runtime() -> &'static tokio::runtime::Handle {
 /// assert_eq!(answer.wait_sync(None)?, 42);
 /// # Ok(()) }
 /// ```
+#[must_use = "dropping the HostLoop stops its caller at once: keep it and call `pump` from the host's loop"]
 pub struct HostLoop {
     caller: Caller,
     exec: Rc<Executor>,

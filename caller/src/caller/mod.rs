@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::context::{Context, Trackers};
 use crate::error::Error;
-use crate::job::{IntoJob, JobBuilder};
+use crate::job::{IntoJob, JobBuilder, JobValue};
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
 use crate::queue::AnyQueue;
 use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
@@ -147,35 +147,42 @@ impl Default for CallOptions {
 
 impl CallOptions {
     /// Default options: every tracker kind, the current context, no delay.
+    #[must_use = "options do nothing until passed to `schedule_call` or `to_thread_with`"]
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The function name shown in metadata, `Debug` and tracing (default: its type name).
+    /// The function name shown in metadata, `Debug` and tracing (default: the path of the
+    /// function the job is, or for a closure the function it is written in).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Which tracker kinds the pending joins (default [`Trackers::ALL`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn trackers(mut self, trackers: Trackers) -> Self {
         self.trackers = trackers;
         self
     }
 
     /// Start no sooner than `delay` after it reaches the caller.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
     }
 
     /// The context to run in (default: [`Context::current`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn context(mut self, ctx: Context) -> Self {
         self.context = Some(ctx);
         self
     }
 
     /// A user key/value stored in the pending's metadata.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.meta.push((key.into(), value.into()));
         self
@@ -202,12 +209,14 @@ pub struct CallerBuilder {
 
 impl CallerBuilder {
     /// The caller's name (and its thread's, for a new thread).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// The backend (default [`Backend::Tokio`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self.backend_asked = true;
@@ -215,6 +224,7 @@ impl CallerBuilder {
     }
 
     /// A protected caller ignores a non-forced [`stop`](Caller::stop).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
         self
@@ -418,6 +428,7 @@ impl Caller {
     pub const IDLE_WORKER_SHUTDOWN_DURATION: Duration = Duration::from_secs(60);
 
     /// Options to create a caller.
+    #[must_use = "a builder does nothing until `spawn`, `block_on`, `host` or `current`"]
     pub fn builder() -> CallerBuilder {
         CallerBuilder::default()
     }
@@ -728,6 +739,16 @@ impl Caller {
     /// ```
     pub fn schedule_call<T, J>(&self, job: J, options: CallOptions) -> Pending<T>
     where
+        T: Send + JobValue + 'static,
+        J: IntoJob<T>,
+    {
+        self.schedule(job, options, false)
+    }
+
+    /// [`schedule_call`](Self::schedule_call) without its `JobValue` bound, for callers
+    /// whose value cannot be a closure's future (the async methods, the macros).
+    pub(crate) fn schedule_job<T, J>(&self, job: J, options: CallOptions) -> Pending<T>
+    where
         T: Send + 'static,
         J: IntoJob<T>,
     {
@@ -746,7 +767,7 @@ impl Caller {
             context,
             meta,
         } = options;
-        let name = name.unwrap_or_else(|| Cow::Borrowed(std::any::type_name::<J>()));
+        let name = name.unwrap_or_else(|| Cow::Borrowed(default_name(std::any::type_name::<J>())));
         let shared = Shared::<T>::new(Metadata::new(
             name,
             Some((self.inner.id, self.inner.name.clone())),
@@ -788,9 +809,23 @@ impl Caller {
     /// assert_eq!(name.wait_sync(None)?, "doc-soon");
     /// # c.stop(true); Ok(()) }
     /// ```
+    ///
+    /// # A closure that returns a future
+    ///
+    /// `call_soon(|| async { .. })` would be a *sync* job whose value is the future, handed
+    /// back unpolled with its body never run. It is a compile error instead: a job's value
+    /// must be `Unpin` ([`JobValue`](crate::job::JobValue)), which the futures of `async`
+    /// blocks and `async fn`s are not. Use [`call_soon_async`](Self::call_soon_async) (or
+    /// [`job::future`](crate::job::future)). In generic code, bound the value type with
+    /// `Unpin`.
+    ///
+    /// ```compile_fail
+    /// # let c = caller::Caller::new_thread("doc-soon-future").unwrap();
+    /// let p = c.call_soon(|| async { 1 }); // error: not `Unpin` (is the job a closure that returns a future?)
+    /// ```
     pub fn call_soon<T, J>(&self, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         self.schedule_call(job, CallOptions::default())
@@ -816,11 +851,12 @@ impl Caller {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.schedule_call(crate::job::future(f), CallOptions::default())
+        self.schedule_job(crate::job::future(f), CallOptions::default())
     }
 
     /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it
-    /// before then means it never starts.
+    /// before then means it never starts. For a closure that returns a future, use
+    /// [`call_later_async`](Self::call_later_async) (see [`call_soon`](Self::call_soon)).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -833,7 +869,7 @@ impl Caller {
     /// ```
     pub fn call_later<T, J>(&self, delay: Duration, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         self.schedule_call(job, CallOptions::default().delay(delay))
@@ -846,7 +882,7 @@ impl Caller {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        self.schedule_call(crate::job::future(f), CallOptions::default().delay(delay))
+        self.schedule_job(crate::job::future(f), CallOptions::default().delay(delay))
     }
 
     /// Run `f` inline in the caller's scheduler loop, with no pending: for tiny calls only
@@ -880,7 +916,7 @@ impl Caller {
     /// ```
     pub fn to_thread<T, J>(&self, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         pool::to_thread(job, CallOptions::default())
@@ -917,7 +953,7 @@ impl Caller {
     /// ```
     pub fn call_using_backend<T, J>(&self, backend: Backend, job: J) -> Pending<T>
     where
-        T: Send + 'static,
+        T: Send + JobValue + 'static,
         J: IntoJob<T>,
     {
         match (self.inner.backend, backend) {
@@ -936,6 +972,32 @@ impl Caller {
     }
 }
 
+/// The default name of a call of job type `J`, from `type_name::<J>()`: the function's
+/// path as the user wrote it. A function item is its path already (`app::db::load`); a
+/// closure or async block is named after the function it is written in
+/// (`app::main::{{closure}}` → `app::main`), and the `job::*` wrappers are looked through
+/// (`caller::job::FutureJob<app::fetch>` → `app::fetch`). Only slices of the type name:
+/// nothing is allocated (and, inlined into the generic `schedule` where the type name is a
+/// constant, the comparisons are on constant strings).
+#[inline]
+pub(crate) fn default_name(mut name: &'static str) -> &'static str {
+    if let Some(wrapped) = name.strip_prefix("caller::job::") {
+        for wrapper in ["FutureJob<", "TrySyncJob<", "TryFutureJob<"] {
+            if let Some(inner) = wrapped
+                .strip_prefix(wrapper)
+                .and_then(|n| n.strip_suffix('>'))
+            {
+                name = inner;
+                break;
+            }
+        }
+    }
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    name
+}
+
 impl fmt::Debug for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Caller")
@@ -948,7 +1010,9 @@ impl fmt::Debug for Caller {
     }
 }
 
-/// Run `job` on a pooled worker thread; see [`Caller::to_thread`].
+/// Run `job` on a pooled worker thread; see [`Caller::to_thread`]. For a closure that
+/// returns a future, use [`to_thread_async`]: a plain `to_thread(|| async { .. })` hands
+/// the future back unpolled (see [`Caller::call_soon`]).
 ///
 /// ```
 /// # fn main() -> Result<(), caller::Error> {
@@ -957,16 +1021,25 @@ impl fmt::Debug for Caller {
 /// ```
 pub fn to_thread<T, J>(job: J) -> Pending<T>
 where
-    T: Send + 'static,
+    T: Send + JobValue + 'static,
     J: IntoJob<T>,
 {
     pool::to_thread(job, CallOptions::default())
 }
 
+/// [`to_thread_with`] without its `JobValue` bound (see [`Caller::schedule_job`]).
+pub(crate) fn to_thread_job<T, J>(job: J, options: CallOptions) -> Pending<T>
+where
+    T: Send + 'static,
+    J: IntoJob<T>,
+{
+    pool::to_thread(job, options)
+}
+
 /// [`to_thread`] with options (name, trackers, metadata).
 pub fn to_thread_with<T, J>(job: J, options: CallOptions) -> Pending<T>
 where
-    T: Send + 'static,
+    T: Send + JobValue + 'static,
     J: IntoJob<T>,
 {
     pool::to_thread(job, options)

@@ -227,7 +227,7 @@ where
             return p;
         }
     };
-    let p = worker.schedule_call(job, options);
+    let p = worker.schedule_job(job, options);
     let w = worker.clone();
     p.add_hook(move |_| release(w));
     p

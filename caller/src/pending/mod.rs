@@ -1114,6 +1114,8 @@ pub struct Pending<T> {
     waiter: Option<usize>,
     polled: bool,
     protected: bool,
+    /// The outcome was given to a poll ([`FusedFuture`](futures::future::FusedFuture)).
+    terminated: bool,
 }
 
 impl<T: Send + 'static> Pending<T> {
@@ -1138,6 +1140,7 @@ impl<T: Send + 'static> Pending<T> {
             waiter: None,
             polled: false,
             protected: false,
+            terminated: false,
         }
     }
 
@@ -1308,10 +1311,18 @@ impl<T: Send + 'static> Future for Pending<T> {
         this.waiter = waiter;
         if done {
             this.waiter = None;
+            this.terminated = true;
             Poll::Ready(this.shared.take().expect("done"))
         } else {
             Poll::Pending
         }
+    }
+}
+
+/// Done once it has given its outcome to a poll: `futures::select!` then skips it.
+impl<T: Send + 'static> futures::future::FusedFuture for Pending<T> {
+    fn is_terminated(&self) -> bool {
+        self.terminated
     }
 }
 

@@ -150,18 +150,21 @@ impl Default for GroupBuilder {
 
 impl GroupBuilder {
     /// The mode (default [`GroupMode::IgnoreCancelled`]).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn mode(mut self, mode: GroupMode) -> Self {
         self.mode = mode;
         self
     }
 
     /// Shield the group from the cancellation of enclosing groups.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn shield(mut self, shield: bool) -> Self {
         self.shield = shield;
         self
     }
 
     /// Cancel the group this long after it is entered.
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -169,6 +172,7 @@ impl GroupBuilder {
 
     /// After a cancel or failure, wait at most this long for members to finish (default
     /// 10 s, the seed's `cancellation_timeout`).
+    #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn cancellation_timeout(mut self, d: Duration) -> Self {
         self.cancellation_timeout = d;
         self
@@ -290,6 +294,7 @@ pub(crate) struct GroupInner {
 /// # worker.stop(true); Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a PendingGroup does nothing until it is entered with `run` (or `pending_group!`)"]
 pub struct PendingGroup {
     inner: Arc<GroupInner>,
 }
@@ -299,6 +304,7 @@ impl PendingGroup {
     pub const CANCELLATION_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Options for a new group.
+    #[must_use = "a builder does nothing until `build`"]
     pub fn builder() -> GroupBuilder {
         GroupBuilder::default()
     }
