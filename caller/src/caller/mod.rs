@@ -282,8 +282,71 @@ impl CallerBuilder {
                 "block_on runs a tokio loop; a host caller is driven by CallerBuilder::host",
             ));
         }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            if let Some(existing) = Caller::current() {
+                return Err(Error::invalid(format!(
+                    "block_on was called inside caller '{}': one caller per thread (schedule \
+                     the work with call_soon, or await it where you are)",
+                    existing.name()
+                )));
+            }
+            return Err(Error::invalid(
+                "block_on was called inside a tokio runtime, which cannot block its thread: \
+                 use `Caller::builder().run_here(fut).await` to make this thread a caller for \
+                 the life of `fut` without leaving the runtime",
+            ));
+        }
         let caller = self.register_here()?;
         scheduler::run_here(caller, fut)
+    }
+
+    /// Make the current thread a caller for the life of `fut`, inside the tokio runtime
+    /// that already runs here: for programs that start with `#[tokio::main]` (either
+    /// flavor), a `LocalSet`, or any task that is polled on one thread. The caller's loop
+    /// runs inside the returned future, beside `fut`, so the runtime keeps its thread and
+    /// its other tasks; calls sent to this caller run when the future is polled. Await it
+    /// where it was made (it is not `Send`).
+    ///
+    /// As with [`block_on`](Self::block_on), the caller is protected while `fut` runs and
+    /// stops when `fut` ends (children first, unfinished calls cancelled); on the main
+    /// thread it is [`Caller::main_thread`]. Dropping the returned future stops it too.
+    ///
+    /// Errors: no tokio runtime runs here (use `block_on`); this thread already runs a
+    /// caller; the backend is `Host`; the caller was force-stopped before `fut` finished.
+    ///
+    /// ```
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() -> Result<(), caller::Error> {
+    ///     let answer = caller::Caller::builder()
+    ///         .name("app")
+    ///         .run_here(async {
+    ///             let app = caller::Caller::current().expect("this thread is a caller now");
+    ///             // A worker thread calls back into this thread's caller.
+    ///             let back = app.clone();
+    ///             caller::to_thread(move || back.call_soon(|| 21 * 2))
+    ///                 .await?
+    ///                 .await
+    ///         })
+    ///         .await??;
+    ///     assert_eq!(answer, 42);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn run_here<F: Future>(self, fut: F) -> Result<F::Output, Error> {
+        if self.backend == Backend::Host {
+            return Err(Error::invalid(
+                "run_here runs the caller on the tokio runtime of this thread; a host caller \
+                 is driven by CallerBuilder::host",
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::invalid(
+                "run_here needs the tokio runtime that polls it (#[tokio::main], a LocalSet): \
+                 outside one, use `Caller::builder().block_on(fut)`",
+            ));
+        }
+        let caller = self.register_here()?;
+        scheduler::run_inside(caller, fut).await
     }
 
     /// Make the current thread — one that its host owns, such as a GUI or game loop — a
@@ -309,7 +372,9 @@ impl CallerBuilder {
     /// named after the thread unless a name was given; the main thread's caller is
     /// [`Caller::main_thread`].
     fn register_here(self) -> Result<Caller, Error> {
-        if let Some(existing) = Caller::current() {
+        // `registry::get`: a caller entered with `run_here` is `current` only while its
+        // future is polled, but it owns the thread for its whole life.
+        if let Some(existing) = Caller::current().or_else(|| registry::get(CallerId::current())) {
             return Err(Error::invalid(format!(
                 "this thread already runs caller '{}': one caller per thread",
                 existing.name()
