@@ -40,7 +40,7 @@ mod queued;
 /// | argument | the body runs on |
 /// |---|---|
 /// | (none) | a pooled worker thread ([`to_thread`]) |
-/// | `name = "db"` | the child caller named `"db"` of the current caller (or, on a thread without one, of the main thread's caller), created on first use; the current caller itself if it is named `"db"`; the pending fails with `Error::Invalid` if neither exists. Called from a pooled worker (which stops when idle), the child is made under the main thread's caller instead |
+/// | `name = "db"` | the child caller named `"db"` of the current caller (or, on a thread without one, of the main thread's caller), created on first use; the current caller itself if it is named `"db"`. Called from a pooled worker (which stops when idle), the child is made under the main thread's caller instead. With neither (a plain `fn main`, `#[tokio::main]`), the top-level caller named `"db"`, on its own thread: the running one, or one started on first use |
 /// | `main` | the main thread's caller ([`Caller::main_thread`]); `Error::Invalid` if the main thread runs none |
 /// | `caller = EXPR` | the caller `EXPR` gives, evaluated at each call on the calling thread (it may use the arguments): a `Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>` |
 /// | `crate = path` | (with any of the above) name the runtime crate by `path` |

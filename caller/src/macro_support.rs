@@ -101,7 +101,9 @@ pub fn main_caller() -> Where {
     Where::Caller(Caller::main_thread().ok_or_else(|| {
         Error::Invalid {
             message: "#[on_thread(main)]: the main thread runs no caller; start the program with \
-                  #[caller::main] (or Caller::builder().block_on on the main thread)"
+                  #[caller::main], or make the main thread one with \
+                  `Caller::builder().block_on(fut)` (a plain `fn main`) or \
+                  `Caller::builder().run_here(fut).await` (inside #[tokio::main])"
                 .into(),
         }
     }))
@@ -109,7 +111,8 @@ pub fn main_caller() -> Where {
 
 /// `#[on_thread(name = "..")]`: the child of that name of the current caller (the current
 /// caller itself if it has that name), or else (on a plain thread or a pooled worker) of
-/// the main thread's caller.
+/// the main thread's caller; with neither, the top-level caller of that name, started on
+/// its own thread on first use.
 pub fn named_caller(name: &str) -> Where {
     // A pooled worker stops when idle: its children would not last, so use the main
     // thread's caller instead.
@@ -117,13 +120,7 @@ pub fn named_caller(name: &str) -> Where {
     Where::Caller(match current.or_else(Caller::main_thread) {
         Some(c) if c.name() == name => Ok(c),
         Some(c) => c.get(name),
-        None => Err(Error::Invalid {
-            message: format!(
-                "#[on_thread(name = \"{name}\")]: no caller to create \"{name}\" under: this \
-                 thread runs none and neither does the main thread; call it from a caller \
-                 (e.g. under #[caller::main])"
-            ),
-        }),
+        None => Caller::top_level(name),
     })
 }
 

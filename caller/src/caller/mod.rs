@@ -543,6 +543,25 @@ impl Caller {
         CallerId::current()
     }
 
+    /// The running top-level caller named `name` (no parent, not a pooled worker), or a new
+    /// one on its own thread: what `#[on_thread(name = "..")]` uses when there is no
+    /// current or main-thread caller to hang a child from.
+    pub(crate) fn top_level(name: &str) -> Result<Caller, Error> {
+        static CREATING: Mutex<()> = Mutex::new(());
+        // One creator at a time, so two threads asking for the same name share one caller.
+        let _creating = lock(&CREATING);
+        let existing = registry::all().into_iter().find(|c| {
+            c.name() == name
+                && c.inner.parent.is_none()
+                && !c.is_pooled()
+                && c.state() <= CallerState::Running
+        });
+        match existing {
+            Some(c) => Ok(c),
+            None => Caller::builder().name(name).spawn(),
+        }
+    }
+
     /// The caller with this id, if it exists and has not stopped.
     ///
     /// ```
