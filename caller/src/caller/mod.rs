@@ -259,6 +259,46 @@ impl CallerBuilder {
         Ok(caller)
     }
 
+    /// [`spawn`](Self::spawn) a caller whose thread owns the value `init` builds there:
+    /// see [`Caller::new_thread_with`]. Returns once `init` has run; if it panicked, the
+    /// caller is stopped and the error says why.
+    pub fn spawn_with<S: 'static>(
+        self,
+        init: impl FnOnce() -> S + Send + 'static,
+    ) -> Result<Caller, Error> {
+        self.try_spawn_with(move || Ok::<S, std::convert::Infallible>(init()))
+    }
+
+    /// [`spawn_with`](Self::spawn_with) for an `init` that can fail: its `Err(e)` comes
+    /// back as `Error::Failed(e)` (look at it with `Error::downcast_ref`), and the caller
+    /// is stopped.
+    pub fn try_spawn_with<S, E>(
+        self,
+        init: impl FnOnce() -> Result<S, E> + Send + 'static,
+    ) -> Result<Caller, Error>
+    where
+        S: 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        let caller = self.spawn()?;
+        let options = CallOptions::new()
+            .name("new_thread_with")
+            .trackers(Trackers::NONE)
+            .context(Context::empty());
+        // The first call of the new caller: nothing can run before the state exists.
+        let mut made = caller.schedule_call(
+            crate::job::try_sync(move || init().map(crate::state::install)),
+            options,
+        );
+        match made.wait_sync(None) {
+            Ok(()) => Ok(caller),
+            Err(err) => {
+                caller.stop(true);
+                Err(err)
+            }
+        }
+    }
+
     /// Run `fut` with the current thread as a caller, for the life of the future (the
     /// seed's async context, and what `#[caller::main]` expands to). The caller is
     /// protected while `fut` runs; when `fut` ends, the caller stops (children first,
@@ -497,6 +537,63 @@ impl Caller {
     /// ```
     pub fn new_thread(name: impl Into<String>) -> Result<Caller, Error> {
         Caller::builder().name(name).spawn()
+    }
+
+    /// A caller on a new thread that owns a value only that thread touches: `init` runs
+    /// there, first, and what it returns lives there until the caller stops (it is dropped
+    /// on that thread, before [`stopped`](Self::stopped) is done). It need not be `Send`
+    /// or `Sync`: a database connection, an interpreter, a `Rc` graph. Calls reach it with
+    /// [`call_with`](Self::call_with) / [`call_with_async`](Self::call_with_async), the
+    /// [`state`](crate::state) jobs, or `#[caller::on_thread(caller = .., state = db)]`;
+    /// they take turns, in the order they start.
+    ///
+    /// Returns once `init` has run (it blocks the calling thread meanwhile). If `init`
+    /// panics, the caller is stopped and the error says why; for an `init` that returns a
+    /// `Result`, use [`try_new_thread_with`](Self::try_new_thread_with).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// # fn main() -> Result<(), caller::Error> {
+    /// // `Rc<RefCell<..>>` is neither `Send` nor `Sync`: it stays on the "graph" thread.
+    /// let graph = caller::Caller::new_thread_with("doc-graph", || Rc::new(RefCell::new(vec![0u32])))?;
+    /// let from_elsewhere = std::thread::spawn({
+    ///     let graph = graph.clone();
+    ///     move || graph.call_with(|g: &mut Rc<RefCell<Vec<u32>>>| g.borrow_mut().push(1))
+    /// });
+    /// from_elsewhere.join().unwrap().wait_sync(None)?;
+    /// let mut len = graph.call_with(|g: &mut Rc<RefCell<Vec<u32>>>| g.borrow().len());
+    /// assert_eq!(len.wait_sync(None)?, 2);
+    /// # graph.stop(true); Ok(()) }
+    /// ```
+    pub fn new_thread_with<S: 'static>(
+        name: impl Into<String>,
+        init: impl FnOnce() -> S + Send + 'static,
+    ) -> Result<Caller, Error> {
+        Caller::builder().name(name).spawn_with(init)
+    }
+
+    /// [`new_thread_with`](Self::new_thread_with) for an `init` that can fail, such as
+    /// opening a connection: `Err(e)` comes back as `Error::Failed(e)` and the caller is
+    /// stopped.
+    ///
+    /// ```
+    /// # fn main() {
+    /// let err = caller::Caller::try_new_thread_with("doc-try-init", || "x".parse::<u32>())
+    ///     .unwrap_err();
+    /// assert!(err.is_failure());
+    /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+    /// # }
+    /// ```
+    pub fn try_new_thread_with<S, E>(
+        name: impl Into<String>,
+        init: impl FnOnce() -> Result<S, E> + Send + 'static,
+    ) -> Result<Caller, Error>
+    where
+        S: 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        Caller::builder().name(name).try_spawn_with(init)
     }
 
     fn new_inner(id: CallerId, name: String, opts: &CallerBuilder, is_main: bool) -> Caller {
@@ -901,6 +998,54 @@ impl Caller {
         Fut::Output: Send + 'static,
     {
         self.schedule_call(crate::job::future(f), CallOptions::default())
+    }
+
+    /// Run `f` on this caller's thread with `&mut` access to the state the thread owns
+    /// (see [`new_thread_with`](Self::new_thread_with)). Short for
+    /// `call_soon(state::with_state(f))`. If this caller holds no `S`, the pending fails
+    /// with `Error::Invalid`, saying what it holds.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let counter = caller::Caller::new_thread_with("doc-call-with", || 0u64)?;
+    /// for _ in 0..3 {
+    ///     let _ = counter.call_with(|n: &mut u64| *n += 1); // fire and forget
+    /// }
+    /// assert_eq!(counter.call_with(|n: &mut u64| *n).wait_sync(None)?, 3);
+    /// # counter.stop(true); Ok(()) }
+    /// ```
+    pub fn call_with<S, T, F>(&self, f: F) -> Pending<T>
+    where
+        S: 'static,
+        T: Send + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        self.call_soon(crate::state::with_state(f))
+    }
+
+    /// [`call_with`](Self::call_with) for an async function: it holds `&mut S` until its
+    /// future ends (other state calls wait their turn; the caller's other calls go on).
+    /// Short for `call_soon(state::with_state_async(f))`.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread_with("doc-call-with-async", || Rc::new(String::new()))?;
+    /// let p = c.call_with_async(async |s: &mut Rc<String>| {
+    ///     tokio::task::yield_now().await;
+    ///     Rc::make_mut(s).push_str("hi");
+    ///     s.len()
+    /// });
+    /// assert_eq!(futures::executor::block_on(p)?, 2);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_with_async<S, T, F>(&self, f: F) -> Pending<T>
+    where
+        S: 'static,
+        T: Send + 'static,
+        F: AsyncFnOnce(&mut S) -> T + Send + 'static,
+    {
+        self.call_soon(crate::state::with_state_async(f))
     }
 
     /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it

@@ -406,6 +406,8 @@ pub(super) fn run_thread(caller: Caller) {
     mark_started(&caller);
     block_on_watched(&rt, &local, &wake, scheduler(caller.clone()));
     shutdown(&caller, local, &rt);
+    // The thread's state (`new_thread_with`) goes with its calls, before `stopped`.
+    crate::state::clear();
     drop(rt);
     set_loop(prev);
     finish(&caller);

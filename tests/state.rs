@@ -1,0 +1,192 @@
+//! Thread-confined state: `Caller::new_thread_with` builds a value on the caller's thread,
+//! calls receive `&mut` to it (sync and async, in turn), and it is dropped there when the
+//! caller stops.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread::ThreadId;
+
+use caller::{state, Caller, Error};
+use support::{recv, LIMIT};
+
+/// A `!Send` value that records where it was made and where it is dropped.
+struct Confined {
+    made_on: ThreadId,
+    log: Rc<RefCell<Vec<String>>>,
+    dropped: mpsc::Sender<ThreadId>,
+}
+
+impl Drop for Confined {
+    fn drop(&mut self) {
+        let _ = self.dropped.send(std::thread::current().id());
+    }
+}
+
+#[test]
+fn state_is_built_on_its_thread_and_dropped_there_before_stopped() {
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let c = Caller::new_thread_with("state-confined", move || Confined {
+        made_on: std::thread::current().id(),
+        log: Rc::default(),
+        dropped: dropped_tx,
+    })
+    .expect("the state was made");
+    let thread = c.thread().id();
+    // From another plain thread, a sync call with `&mut` to the state.
+    let remote = c.clone();
+    let (made_on, ran_on) = std::thread::spawn(move || {
+        remote
+            .call_with(|s: &mut Confined| {
+                s.log.borrow_mut().push("from a thread".into());
+                (s.made_on, std::thread::current().id())
+            })
+            .wait_sync(Some(LIMIT))
+    })
+    .join()
+    .expect("the calling thread ended")
+    .expect("the state call finished");
+    assert_eq!(made_on, thread, "init ran on the caller's thread");
+    assert_eq!(ran_on, thread, "the call ran there too");
+    let log = c
+        .call_with(|s: &mut Confined| s.log.borrow().clone())
+        .wait_sync(Some(LIMIT))
+        .expect("the second state call finished");
+    assert_eq!(log, ["from a thread"]);
+    c.stop(true);
+    futures::executor::block_on(caller::timeout(LIMIT, c.stopped()))
+        .expect("within LIMIT: the caller did not stop")
+        .expect("the caller stopped");
+    let dropped_on = dropped_rx
+        .try_recv()
+        .expect("the state was dropped before `stopped` was done");
+    assert_eq!(
+        dropped_on, thread,
+        "the state was dropped on its own thread"
+    );
+}
+
+#[test]
+fn async_state_calls_hold_the_state_and_later_calls_wait_their_turn() {
+    let c = Caller::new_thread_with("state-turns", Vec::<String>::new).expect("state");
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let (holding_tx, holding_rx) = mpsc::channel();
+    let first = c.call_with_async(async move |log: &mut Vec<String>| {
+        log.push("first: start".into());
+        holding_tx.send(()).expect("the test listens");
+        // Suspended while holding `&mut` to the state.
+        release_rx.await.expect("the test releases");
+        log.push("first: end".into());
+    });
+    recv(&holding_rx, "the async state call holding the state");
+    let second = c.call_with(|log: &mut Vec<String>| {
+        log.push("second".into());
+        log.clone()
+    });
+    // Other calls of the caller go on while the state is held.
+    assert_eq!(
+        c.call_soon(|| 5)
+            .wait_sync(Some(LIMIT))
+            .expect("a plain call"),
+        5
+    );
+    assert!(
+        !second.done(),
+        "the sync state call waits for the async one"
+    );
+    release_tx.send(()).expect("the first call listens");
+    let mut second = second;
+    let log = second.wait_sync(Some(LIMIT)).expect("the second call ran");
+    assert_eq!(log, ["first: start", "first: end", "second"]);
+    assert!(first.done());
+    c.stop(true);
+}
+
+#[test]
+fn a_caller_without_state_or_with_another_type_fails_the_call_clearly() {
+    let plain = Caller::new_thread("state-none").expect("caller");
+    let err = plain
+        .call_with(|_: &mut u32| ())
+        .wait_sync(Some(LIMIT))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { message }
+            if message.contains("state-none") && message.contains("new_thread_with")),
+        "unexpected error: {err}"
+    );
+    plain.stop(true);
+
+    let typed = Caller::new_thread_with("state-typed", || String::from("x")).expect("state");
+    let err = typed
+        .call_with(|_: &mut u32| ())
+        .wait_sync(Some(LIMIT))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid { message }
+            if message.contains("String") && message.contains("u32")),
+        "unexpected error: {err}"
+    );
+    // The caller and its state are unharmed.
+    assert_eq!(
+        typed
+            .call_with(|s: &mut String| s.clone())
+            .wait_sync(Some(LIMIT))
+            .expect("the right type works"),
+        "x"
+    );
+    typed.stop(true);
+}
+
+#[test]
+fn a_failing_or_panicking_init_is_returned_and_stops_the_caller() {
+    let err = Caller::try_new_thread_with("state-init-fails", || "no".parse::<u8>()).unwrap_err();
+    assert!(err.is_failure(), "unexpected error: {err}");
+    assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+
+    let err = Caller::new_thread_with("state-init-panics", || -> u8 {
+        panic!("cannot open the thing")
+    })
+    .unwrap_err();
+    assert!(
+        err.is_panic() && err.to_string().contains("cannot open the thing"),
+        "unexpected error: {err}"
+    );
+    support::eventually("the callers whose init failed to stop", || {
+        Caller::all_callers(false)
+            .iter()
+            .all(|c| !c.name().starts_with("state-init-"))
+    });
+}
+
+#[test]
+fn fallible_state_jobs_fail_their_pending_and_the_group() {
+    let c = Caller::new_thread_with("state-fallible", || 1u8).expect("state");
+    let mut failed = c.call_soon(state::try_with_state(|n: &mut u8| {
+        n.checked_sub(2).ok_or("below zero")
+    }));
+    let err = failed.wait_sync(Some(LIMIT)).unwrap_err();
+    assert!(err.is_failure(), "unexpected error: {err}");
+
+    let group = caller::PendingGroup::builder()
+        .mode(caller::GroupMode::CancelAndRaise)
+        .build();
+    let c2 = c.clone();
+    let out = futures::executor::block_on(group.run(async move {
+        let ok = c2.call_soon(state::try_with_state_async(async |n: &mut u8| {
+            *n += 1;
+            Ok::<_, std::num::ParseIntError>(*n)
+        }));
+        let bad = c2.call_soon(state::try_with_state_async(async |_: &mut u8| {
+            "x".parse::<u8>()
+        }));
+        (ok.await, bad.await)
+    }));
+    let err = out.unwrap_err();
+    assert!(
+        matches!(err, Error::Group(_)),
+        "a failing state call fails its group: {err}"
+    );
+    c.stop(true);
+}
