@@ -190,3 +190,98 @@ fn fallible_state_jobs_fail_their_pending_and_the_group() {
     );
     c.stop(true);
 }
+
+// ---------------------------------------------------------------------------------------
+// `#[caller::on_thread(state = ..)]`
+// ---------------------------------------------------------------------------------------
+
+static LEDGER: std::sync::OnceLock<Caller> = std::sync::OnceLock::new();
+
+fn ledger() -> &'static Caller {
+    LEDGER.get_or_init(|| {
+        Caller::new_thread_with("state-ledger", || Rc::new(RefCell::new(Vec::<u32>::new())))
+            .expect("the ledger caller")
+    })
+}
+
+type Entries = Rc<RefCell<Vec<u32>>>;
+
+/// The state parameter leaves the signature: callers pass `amount` only.
+#[caller::on_thread(caller = LEDGER.get(), state = entries)]
+fn record(entries: &mut Entries, amount: u32) -> usize {
+    entries.borrow_mut().push(amount);
+    entries.borrow().len()
+}
+
+#[caller::on_thread(caller = LEDGER.get(), state = entries)]
+async fn total_later(entries: &mut Entries) -> u32 {
+    tokio::task::yield_now().await;
+    entries.borrow().iter().sum()
+}
+
+#[caller::on_thread(caller = LEDGER.get(), state = entries)]
+fn take(entries: &mut Entries, amount: u32) -> Result<u32, String> {
+    let mut entries = entries.borrow_mut();
+    let at = entries
+        .iter()
+        .position(|&e| e == amount)
+        .ok_or_else(|| format!("no entry of {amount}"))?;
+    Ok(entries.remove(at))
+}
+
+#[caller::on_thread(caller = LEDGER.get(), state = entries)]
+async fn take_later(entries: &mut Entries, amount: u32) -> Result<u32, String> {
+    tokio::task::yield_now().await;
+    let mut entries = entries.borrow_mut();
+    match entries.iter().position(|&e| e == amount) {
+        Some(at) => Ok(entries.remove(at)),
+        None => Err(format!("no entry of {amount}")),
+    }
+}
+
+#[caller::on_thread(name = "state-by-name", state = n)]
+fn bump(n: &mut u64) -> u64 {
+    *n += 1;
+    *n
+}
+
+#[test]
+fn on_thread_state_functions_receive_the_callers_state() {
+    let thread = ledger().thread().id();
+    assert_eq!(record(5).wait_sync(Some(LIMIT)).expect("record 5"), 1);
+    // From several threads: the calls take turns on the ledger's thread.
+    let handles: Vec<_> = (1..=4)
+        .map(|n| std::thread::spawn(move || record(n).wait_sync(Some(LIMIT))))
+        .collect();
+    for h in handles {
+        h.join()
+            .expect("a recording thread")
+            .expect("a record call");
+    }
+    let total = futures::executor::block_on(total_later()).expect("the async state call");
+    assert_eq!(total, 5 + 1 + 2 + 3 + 4);
+    assert_eq!(take(5).wait_sync(Some(LIMIT)).expect("take 5"), 5);
+    let err = take(99).wait_sync(Some(LIMIT)).unwrap_err();
+    assert!(err.is_failure(), "an Err is a failure: {err}");
+    assert_eq!(
+        futures::executor::block_on(take_later(4)).expect("take 4 later"),
+        4
+    );
+    assert!(futures::executor::block_on(take_later(99))
+        .unwrap_err()
+        .is_failure());
+    let on = ledger()
+        .call_soon(|| std::thread::current().id())
+        .wait_sync(Some(LIMIT))
+        .expect("a plain call");
+    assert_eq!(on, thread);
+}
+
+#[test]
+fn on_thread_state_by_name_finds_the_top_level_caller_made_with_new_thread_with() {
+    let counter = Caller::new_thread_with("state-by-name", || 10u64).expect("the counter");
+    // No caller on this thread or the main one: `name` finds the top-level caller.
+    assert_eq!(bump().wait_sync(Some(LIMIT)).expect("bump"), 11);
+    assert_eq!(bump().wait_sync(Some(LIMIT)).expect("bump"), 12);
+    counter.stop(true);
+}

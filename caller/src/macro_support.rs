@@ -44,7 +44,7 @@ pub fn assert_send_arg_val<T: ?Sized + SendArg>(_: &T) {}
 /// What `caller = EXPR` may give.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a caller",
-    label = "`caller = ..` needs a `Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>`"
+    label = "`caller = ..` needs a `Caller`, `&Caller`, `Option<Caller>`, `Option<&Caller>` or `Result<Caller, caller::Error>`"
 )]
 pub trait Target {
     /// The caller, or why there is none.
@@ -60,6 +60,12 @@ impl Target for Caller {
 impl Target for &Caller {
     fn into_caller(self) -> Result<Caller, Error> {
         Ok(self.clone())
+    }
+}
+
+impl Target for Option<&Caller> {
+    fn into_caller(self) -> Result<Caller, Error> {
+        self.cloned().into_caller()
     }
 }
 
@@ -179,6 +185,52 @@ where
     Fut: Future<Output = Result<T, E>> + 'static,
 {
     schedule(at, options, crate::job::try_future(f))
+}
+
+/// A sync `#[on_thread(state = ..)]` body: it receives the caller's state
+/// ([`state::with_state`](crate::state::with_state)).
+pub fn call_state<T, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    S: 'static,
+    F: FnOnce(&mut S) -> T + Send + 'static,
+{
+    schedule(at, options, crate::state::with_state(f))
+}
+
+/// An async `#[on_thread(state = ..)]` body
+/// ([`state::with_state_async`](crate::state::with_state_async)).
+pub fn call_state_async<T, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    S: 'static,
+    F: AsyncFnOnce(&mut S) -> T + Send + 'static,
+{
+    schedule(at, options, crate::state::with_state_async(f))
+}
+
+/// A sync `#[on_thread(state = ..)]` body returning `Result`
+/// ([`state::try_with_state`](crate::state::try_with_state)).
+pub fn try_call_state<T, E, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    S: 'static,
+    F: FnOnce(&mut S) -> Result<T, E> + Send + 'static,
+{
+    schedule(at, options, crate::state::try_with_state(f))
+}
+
+/// An async `#[on_thread(state = ..)]` body returning `Result`
+/// ([`state::try_with_state_async`](crate::state::try_with_state_async)).
+pub fn try_call_state_async<T, E, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    S: 'static,
+    F: AsyncFnOnce(&mut S) -> Result<T, E> + Send + 'static,
+{
+    schedule(at, options, crate::state::try_with_state_async(f))
 }
 
 /// `#[caller::main]` / `#[caller::test]`: run `fut` with this thread as a caller.
