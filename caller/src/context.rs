@@ -134,6 +134,34 @@ impl Context {
         }
     }
 
+    /// Wrap the closure `f` so that it runs inside this context, on whatever thread calls
+    /// it: for work you hand to `std::thread::spawn`, rayon, `spawn_blocking` or any pool.
+    /// The calls it makes join the groups and managers that were active where the context
+    /// was taken. (For a future, use [`scope`](Self::scope).)
+    ///
+    /// ```
+    /// use caller::{Context, GroupMode, PendingGroup};
+    /// let group = PendingGroup::new(GroupMode::CancelAndRaise);
+    /// let out = futures::executor::block_on(group.run(async {
+    ///     let ctx = Context::current(); // inside the group
+    ///     let on_a_thread = std::thread::spawn(ctx.wrap(|| {
+    ///         // a member of the group, although this thread never saw it
+    ///         caller::to_thread(caller::job::try_sync(|| "x".parse::<u8>()))
+    ///     }));
+    ///     on_a_thread.join().unwrap().await
+    /// }));
+    /// assert!(out.is_err(), "the call's failure failed the group");
+    /// ```
+    pub fn wrap<F, R>(self, f: F) -> impl FnOnce() -> R
+    where
+        F: FnOnce() -> R,
+    {
+        move || {
+            let _entered = self.enter();
+            f()
+        }
+    }
+
     pub(crate) fn with_tracker(&self, t: Arc<dyn Tracker>) -> Context {
         let mut v: Vec<Arc<dyn Tracker>> = self.trackers().to_vec();
         v.push(t);
