@@ -285,3 +285,37 @@ fn on_thread_state_by_name_finds_the_top_level_caller_made_with_new_thread_with(
     assert_eq!(bump().wait_sync(Some(LIMIT)).expect("bump"), 12);
     counter.stop(true);
 }
+
+#[caller::on_thread(name = "state-named-missing", state = n)]
+fn bump_missing(n: &mut u64) -> u64 {
+    *n += 1;
+    *n
+}
+
+#[caller::on_thread(name = "state-named-child", state = n)]
+fn bump_child(n: &mut u64) -> u64 {
+    *n += 1;
+    *n
+}
+
+#[test]
+fn on_thread_state_by_name_never_creates_a_caller_without_state() {
+    // Under an entry caller, `name` alone would make a child; with `state` it only finds.
+    Caller::builder()
+        .name("state-entry")
+        .block_on(async {
+            let err = bump_missing().wait(Some(LIMIT)).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { message }
+                    if message.contains("new_thread_with(\"state-named-missing\"")),
+                "unexpected error: {err}"
+            );
+            let me = Caller::current().expect("the entry caller");
+            assert!(me.children().is_empty(), "no stateless child was made");
+            // A top-level caller with state, made by the program, is found by name.
+            let top = Caller::new_thread_with("state-named-child", || 0u64).expect("state");
+            assert_eq!(bump_child().wait(Some(LIMIT)).await.expect("bump"), 1);
+            top.stop(true);
+        })
+        .expect("the entry caller ran");
+}

@@ -354,6 +354,11 @@ fn expand_fn(
     let (resolve, at) = match &config.target {
         Target::Pool => (TokenStream::new(), quote!(#krate::__private::pool())),
         Target::Main => (TokenStream::new(), quote!(#krate::__private::main_caller())),
+        // With state, only an existing caller will do: one made on the fly holds none.
+        Target::Name(name) if config.state.is_some() => (
+            TokenStream::new(),
+            quote!(#krate::__private::named_state_caller(#name)),
+        ),
         Target::Name(name) => (
             TokenStream::new(),
             quote!(#krate::__private::named_caller(#name)),

@@ -131,6 +131,30 @@ pub fn named_caller(name: &str) -> Where {
     })
 }
 
+/// `#[on_thread(name = "..", state = ..)]`: the *existing* caller of that name — the
+/// current caller, a child of the current (or main-thread) caller, or a top-level one. It
+/// is never created here: a caller made on the fly would hold no state.
+pub fn named_state_caller(name: &str) -> Where {
+    let current = Caller::current().filter(|c| !c.is_pooled());
+    let anchor = current.or_else(Caller::main_thread);
+    let found = match &anchor {
+        Some(c) if c.name() == name => Some(c.clone()),
+        Some(c) => c.children().into_iter().find(|child| child.name() == name),
+        None => None,
+    };
+    Where::Caller(
+        found
+            .or_else(|| Caller::existing_top_level(name))
+            .ok_or_else(|| Error::Invalid {
+                message: format!(
+                    "#[on_thread(name = \"{name}\", state = ..)]: no caller named \"{name}\" \
+                 exists; create it with Caller::new_thread_with(\"{name}\", init) before \
+                 the first call (a caller made on the fly would hold no state)"
+                ),
+            }),
+    )
+}
+
 fn schedule<T, J>(at: Where, options: CallOptions, job: J) -> Pending<T>
 where
     T: Send + 'static,

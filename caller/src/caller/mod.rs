@@ -647,16 +647,20 @@ impl Caller {
         static CREATING: Mutex<()> = Mutex::new(());
         // One creator at a time, so two threads asking for the same name share one caller.
         let _creating = lock(&CREATING);
-        let existing = registry::all().into_iter().find(|c| {
+        match Caller::existing_top_level(name) {
+            Some(c) => Ok(c),
+            None => Caller::builder().name(name).spawn(),
+        }
+    }
+
+    /// The running top-level caller named `name`, if any (see [`top_level`](Self::top_level)).
+    pub(crate) fn existing_top_level(name: &str) -> Option<Caller> {
+        registry::all().into_iter().find(|c| {
             c.name() == name
                 && c.inner.parent.is_none()
                 && !c.is_pooled()
                 && c.state() <= CallerState::Running
-        });
-        match existing {
-            Some(c) => Ok(c),
-            None => Caller::builder().name(name).spawn(),
-        }
+        })
     }
 
     /// The caller with this id, if it exists and has not stopped.
