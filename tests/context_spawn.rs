@@ -10,7 +10,7 @@ use caller::{AnyPending, Context, Error, GroupMode, Pending, PendingGroup};
 
 /// A call that never ends unless cancelled.
 fn endless() -> Pending<()> {
-    caller::to_thread_async(|| std::future::pending::<()>())
+    caller::to_thread_async(std::future::pending::<()>)
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {
@@ -119,6 +119,7 @@ fn a_scoped_tokio_task_is_not_itself_a_member() {
                     started_tx.send(()).expect("the test listens");
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }))
+                .abort_handle()
             })
             .await
             .expect("the group exited without waiting for the task")
