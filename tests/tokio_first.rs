@@ -218,3 +218,32 @@ fn dropping_the_run_here_future_stops_the_caller_and_cancels_its_calls() {
         "unexpected error: {err}"
     );
 }
+
+#[test]
+fn a_sync_wait_for_the_run_here_caller_from_another_task_is_would_deadlock() {
+    let rt = current_thread_runtime();
+    let local = tokio::task::LocalSet::new();
+    let (caller_tx, caller_rx) = tokio::sync::oneshot::channel::<Caller>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let err = local.block_on(&rt, async {
+        let run =
+            tokio::task::spawn_local(Caller::builder().name("tokio-first-deadlock").run_here(
+                async move {
+                    let _ = caller_tx.send(Caller::current().expect("a caller"));
+                    let _ = done_rx.await;
+                },
+            ));
+        let here = caller_rx.await.expect("the caller started");
+        // Another task of the same thread: its loop cannot run while this blocks.
+        let err = here.call_soon(|| 1).wait_sync(Some(LIMIT)).unwrap_err();
+        let _ = done_tx.send(());
+        run.await
+            .expect("the caller's task ended")
+            .expect("the caller ran");
+        err
+    });
+    assert!(
+        matches!(err, Error::WouldDeadlock { .. }),
+        "unexpected error: {err}"
+    );
+}

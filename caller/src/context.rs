@@ -299,6 +299,9 @@ struct Frame {
 thread_local! {
     static FRAME: RefCell<Frame> = RefCell::new(Frame::default());
     static LOOP: Cell<Option<CallerId>> = const { Cell::new(None) };
+    /// The caller entered with `run_here` on this thread, for its whole life (its loop
+    /// runs only while its future is polled, but a blocking wait here would still starve it).
+    static OWNER: Cell<Option<CallerId>> = const { Cell::new(None) };
 }
 
 /// Install `ctx` and `pending` as this thread's frame while `f` runs; afterwards the
@@ -364,9 +367,14 @@ pub(crate) fn set_loop(id: Option<CallerId>) -> Option<CallerId> {
     LOOP.with(|l| l.replace(id))
 }
 
+/// Mark this thread as owned by caller `id` (or none) between the polls of its loop.
+pub(crate) fn set_owner(id: Option<CallerId>) -> Option<CallerId> {
+    OWNER.with(|o| o.replace(id))
+}
+
 /// Whether this thread runs the loop of caller `id`.
 pub(crate) fn loop_running_here(id: CallerId) -> bool {
-    LOOP.with(|l| l.get()) == Some(id)
+    LOOP.with(|l| l.get()) == Some(id) || OWNER.with(|o| o.get()) == Some(id)
 }
 
 /// The id of the caller whose loop runs on this thread.

@@ -350,6 +350,10 @@ impl CallerBuilder {
     /// As with [`block_on`](Self::block_on), the caller is protected while `fut` runs and
     /// stops when `fut` ends (children first, unfinished calls cancelled); on the main
     /// thread it is [`Caller::main_thread`]. Dropping the returned future stops it too.
+    /// Tasks that `fut` spawns with `tokio::task::spawn_local` join the caller's own
+    /// `LocalSet` and end with it. A synchronous wait, on this thread, for a call on this
+    /// caller is `Err(WouldDeadlock)` even from another task of the runtime: the caller only
+    /// runs when its future is polled.
     ///
     /// Errors: no tokio runtime runs here (use `block_on`); this thread already runs a
     /// caller; the backend is `Host`; the caller was force-stopped before `fut` finished.

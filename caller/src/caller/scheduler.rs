@@ -459,6 +459,7 @@ pub(super) async fn run_inside<F: Future>(caller: Caller, fut: F) -> Result<F::O
     let mut here = Here {
         caller: caller.clone(),
         local: Some(tokio::task::LocalSet::new()),
+        prev_owner: crate::context::set_owner(Some(caller.id())),
     };
     let id = caller.id();
     let wake = LoopWake::new();
@@ -498,6 +499,7 @@ pub(super) async fn run_inside<F: Future>(caller: Caller, fut: F) -> Result<F::O
 struct Here {
     caller: Caller,
     local: Option<tokio::task::LocalSet>,
+    prev_owner: Option<crate::caller::CallerId>,
 }
 
 impl Here {
@@ -516,6 +518,7 @@ impl Here {
         refuse_leftovers(&self.caller);
         // Running calls are dropped here, on the caller's own thread.
         drop(local);
+        crate::context::set_owner(self.prev_owner);
         finish(&self.caller);
     }
 }
