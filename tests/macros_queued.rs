@@ -217,3 +217,44 @@ fn a_queued_methods_queue_is_reached_through_the_method() {
         .expect("queue_get takes the method");
     assert_eq!(queue.metadata().name(), "push");
 }
+
+struct Registry;
+
+impl Registry {
+    /// An associated function without `self`: its queue is reached as `Registry::note`.
+    #[caller::queued(caller = &target)]
+    fn note(target: Caller, n: u32, done: mpsc::Sender<u32>) {
+        let _ = &target;
+        done.send(n).expect("the test listens");
+    }
+}
+
+#[test]
+fn an_associated_functions_queue_is_reached_through_its_path() {
+    let c = Caller::new_thread("macro-queue-assoc").expect("a caller thread");
+    let (tx, rx) = mpsc::channel();
+    Registry::note(c.clone(), 3, tx);
+    assert_eq!(support::recv(&rx, "the associated function's call"), 3);
+    let queue = c
+        .queue_get(&Registry::note)
+        .expect("queue_get takes the associated function");
+    assert_eq!(queue.metadata().name(), "note");
+    assert!(c.queue_close(&Registry::note));
+    c.stop(true);
+}
+
+#[test]
+fn each_generic_instantiation_is_its_own_queue() {
+    let queues = caller::queue_caller().expect("the queue caller runs");
+    let (tx, rx) = mpsc::channel();
+    generic(1u16, (0, 0), tx.clone());
+    generic(String::from("s"), (0, 0), tx);
+    support::recv(&rx, "the first generic call");
+    support::recv(&rx, "the second generic call");
+    let a = queues.queue_get(&generic::<u16>).expect("the u16 queue");
+    let b = queues
+        .queue_get(&generic::<String>)
+        .expect("the String queue");
+    assert_ne!(a, b);
+    assert!(queues.queue_get(&generic::<u64>).is_none(), "never called");
+}

@@ -127,16 +127,12 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn log(line: String, level: u8) {
 ///     ::caller::__private::assert_send_arg::<String>();
 ///     ::caller::__private::assert_send_arg::<u8>();
-///     ::caller::__private::enqueue(
-///         ::caller::queue_caller(),
-///         "log",
-///         ::caller::__private::queue_key(&log),   // `Self::log` in a method
-///         move || { /* body */ },
-///     )
+///     ::caller::__private::enqueue(::caller::queue_caller(), "log", move || { /* body */ })
 /// }
 /// ```
-/// `enqueue(target, name, key, job)` is `caller.queue_call(|job: J| job(), job)` on the
-/// queue keyed by the function item `log` itself, so `queue_get(&log)`,
+/// `enqueue(target, name, job)` is `caller.queue_call(|job: J| job(), job)`: the queue is
+/// keyed by that closure's type, distinct for each function `J`, and knows the path of the
+/// function the closure is in (`crate::module::log`), so `queue_get(&log)`,
 /// `queue_close(&log)` and `queue_flush(&log)` (on the caller that runs it) find it. An
 /// `async fn` uses `enqueue_async` (`queue_call_async`) and an `async move ||` closure.
 ///
@@ -145,8 +141,7 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Without `caller = ..`, every `#[queued]` function runs on the one process-wide queue
 /// caller (each with its own queue): give a slow one a thread of its own with
 /// `caller = EXPR`. `caller::queue_caller()?.queue_flush(&log)` waits until every call
-/// sent so far has run. (A function with `impl Trait` arguments cannot be named with its
-/// generics; its queue is keyed by its body instead, which `queue_get` cannot reach.)
+/// sent so far has run.
 ///
 /// # Compile errors
 ///

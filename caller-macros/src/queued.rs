@@ -136,7 +136,6 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         }
         None => (TokenStream::new(), quote!(#krate::queue_caller())),
     };
-    let key = queue_key(krate, &sig);
     let mut outer = sig.clone();
     outer.asyncness = None;
     outer.output = ReturnType::Default;
@@ -145,54 +144,9 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
         #vis #outer {
             #(#checks)*
             #resolve
-            #enqueue(#target, #name, #key, #job)
+            #enqueue(#target, #name, #job)
         }
     }
-}
-
-/// The key of the function's queue: the function item itself (`f`, `f::<T>`, or
-/// `Self::f` for a method), so that `queue_get(&f)` and friends find the queue. A function
-/// with `impl Trait` arguments cannot be named with its generics, and a parameter named
-/// like the function hides it: those are keyed by their body instead.
-fn queue_key(krate: &TokenStream, sig: &syn::Signature) -> TokenStream {
-    let unnameable = sig.inputs.iter().any(|input| match input {
-        syn::FnArg::Typed(pt) => {
-            config::has_impl_trait(&pt.ty)
-                || matches!(&*pt.pat, syn::Pat::Ident(p) if p.ident == sig.ident)
-        }
-        syn::FnArg::Receiver(_) => false,
-    });
-    if unnameable {
-        return quote!(#krate::__private::no_queue_key());
-    }
-    let ident = &sig.ident;
-    let params: Vec<TokenStream> = sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => {
-                let i = &t.ident;
-                Some(quote!(#i))
-            }
-            syn::GenericParam::Const(c) => {
-                let i = &c.ident;
-                Some(quote!(#i))
-            }
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-    let turbofish = if params.is_empty() {
-        TokenStream::new()
-    } else {
-        quote!(::<#(#params),*>)
-    };
-    let path = if sig.receiver().is_some() {
-        quote!(Self::#ident #turbofish)
-    } else {
-        quote!(#ident #turbofish)
-    };
-    quote!(#krate::__private::queue_key(&#path))
 }
 
 /// What a function with a signature error expands to: a function returning `()` with its

@@ -266,49 +266,55 @@ pub fn entry<F: Future>(builder: CallerBuilder, fut: F) -> F::Output {
     }
 }
 
-/// The key of a `#[queued]` function's queue: the function item itself, so that
-/// `queue_get(&f)`, `queue_close(&f)` and `queue_flush(&f)` find it.
-pub fn queue_key<F: 'static>(_function: &F) -> Option<TypeId> {
-    Some(TypeId::of::<F>())
+/// The path of the function a closure is defined in, from the closure's type name
+/// (`crate::module::Type::function::{{closure}}`): how `#[queued]` names its function's
+/// queue so that `queue_get(&function)` finds it (see `Caller::queue_call_as`).
+fn enclosing_function<J>() -> Option<&'static str> {
+    std::any::type_name::<J>().strip_suffix("::{{closure}}")
 }
 
-/// A `#[queued]` function that cannot be named (it has `impl Trait` arguments): its queue
-/// is keyed by its body's type instead, which the user cannot name.
-pub fn no_queue_key() -> Option<TypeId> {
-    None
-}
-
-/// `#[queued]`: queue `job` (the body, holding the arguments) on `target`, in the queue
-/// keyed by `key` (see [`queue_key`]; by the type of `job` when `None`) and named `name`.
-/// A call that cannot be queued (no caller, caller stopped) is logged and dropped: the
-/// function returns `()`.
-pub fn enqueue<C, J, R>(target: C, name: &'static str, key: Option<TypeId>, job: J)
+/// `#[queued]`: queue `job` (the body, holding the arguments) on `target`. The queue is
+/// keyed by the type of the closure below, which is distinct for each `J`, that is for each
+/// function (and generic instantiation), and found by the function's own path. A call that
+/// cannot be queued (no caller, caller stopped) is logged and dropped: the function
+/// returns `()`.
+pub fn enqueue<C, J, R>(target: C, name: &'static str, job: J)
 where
     C: Target,
     J: FnOnce() -> R + Send + 'static,
     R: crate::QueueResult,
 {
-    let key = key.unwrap_or_else(TypeId::of::<J>);
-    let queued = target
-        .into_caller()
-        .and_then(|c| c.queue_call_as(key, name.into(), |job: J| job(), job));
+    let queued = target.into_caller().and_then(|c| {
+        c.queue_call_as(
+            TypeId::of::<J>(),
+            name.into(),
+            enclosing_function::<J>(),
+            |job: J| job(),
+            job,
+        )
+    });
     if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }
 }
 
 /// [`enqueue`] for an `async fn`: the future is built and run on the queue's thread.
-pub fn enqueue_async<C, J, Fut, R>(target: C, name: &'static str, key: Option<TypeId>, job: J)
+pub fn enqueue_async<C, J, Fut, R>(target: C, name: &'static str, job: J)
 where
     C: Target,
     J: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
     R: crate::QueueResult,
 {
-    let key = key.unwrap_or_else(TypeId::of::<J>);
-    let queued = target
-        .into_caller()
-        .and_then(|c| c.queue_call_async_as(key, name.into(), |job: J| job(), job));
+    let queued = target.into_caller().and_then(|c| {
+        c.queue_call_async_as(
+            TypeId::of::<J>(),
+            name.into(),
+            enclosing_function::<J>(),
+            |job: J| job(),
+            job,
+        )
+    });
     if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }

@@ -54,6 +54,9 @@ pub(crate) trait AnyQueue: Send + Sync {
     /// Close: no more calls run. `reason` set means the caller stopped.
     fn close(&self, reason: Option<&str>);
     fn view(&self) -> AnyPending;
+    /// The path of the function whose queue this is, when keyed by something else
+    /// (`#[queued]` keys by its body): `queue_get(&function)` looks it up by this.
+    fn function(&self) -> Option<&'static str>;
     /// The message that resolves `done` once every call sent before it has run.
     fn flush(self: Arc<Self>, done: Resolver<()>) -> Box<dyn Runnable>;
 }
@@ -84,6 +87,8 @@ struct Queue<A, F> {
     sent: AtomicU64,
     finished: AtomicU64,
     flushes: Mutex<Vec<(u64, Resolver<()>)>>,
+    /// See [`AnyQueue::function`].
+    function: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -126,6 +131,10 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
 
     fn view(&self) -> AnyPending {
         self.pending.any()
+    }
+
+    fn function(&self) -> Option<&'static str> {
+        self.function
     }
 
     fn flush(self: Arc<Self>, done: Resolver<()>) -> Box<dyn Runnable> {
@@ -448,6 +457,7 @@ impl Caller {
         &self,
         key: TypeId,
         name: Cow<'static, str>,
+        function: Option<&'static str>,
         make: impl FnOnce() -> Kind<F>,
     ) -> Result<Arc<Queue<A, F>>, Error>
     where
@@ -490,6 +500,7 @@ impl Caller {
             sent: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             flushes: Mutex::new(Vec::new()),
+            function,
         });
         map.insert(key, q.clone());
         drop(map);
@@ -547,7 +558,9 @@ impl Caller {
         A: Send + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), || Kind::Sync(func))?;
+        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
+            Kind::Sync(func)
+        })?;
         self.push_item(Box::new(SyncItem(QueueItem { queue, args })))
     }
 
@@ -571,16 +584,20 @@ impl Caller {
         Fut: Future<Output = R> + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), || Kind::Async(func))?;
+        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
+            Kind::Async(func)
+        })?;
         self.push_item(Box::new(AsyncItem(QueueItem { queue, args })))
     }
 
-    /// [`queue_call`](Self::queue_call) for the queue keyed by `key` and named `name`
-    /// (`#[queued]`: the key is the user's function, the name its path).
+    /// [`queue_call`](Self::queue_call) for the queue keyed by `key`, named `name`, and
+    /// found by `queue_get(&f)` for the function whose path is `function` (`#[queued]`:
+    /// the key is the function's body, a closure that only the macro can name).
     pub(crate) fn queue_call_as<F, A, R>(
         &self,
         key: TypeId,
         name: Cow<'static, str>,
+        function: Option<&'static str>,
         func: F,
         args: A,
     ) -> Result<(), Error>
@@ -589,7 +606,7 @@ impl Caller {
         A: Send + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(key, name, || Kind::Sync(func))?;
+        let queue = self.queue_for(key, name, function, || Kind::Sync(func))?;
         self.push_item(Box::new(SyncItem(QueueItem { queue, args })))
     }
 
@@ -598,6 +615,7 @@ impl Caller {
         &self,
         key: TypeId,
         name: Cow<'static, str>,
+        function: Option<&'static str>,
         func: F,
         args: A,
     ) -> Result<(), Error>
@@ -607,7 +625,7 @@ impl Caller {
         Fut: Future<Output = R> + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(key, name, || Kind::Async(func))?;
+        let queue = self.queue_for(key, name, function, || Kind::Async(func))?;
         self.push_item(Box::new(AsyncItem(QueueItem { queue, args })))
     }
 
@@ -620,7 +638,9 @@ impl Caller {
             })
     }
 
-    /// The pending inside which `func`'s queue runs, if the queue exists.
+    /// The pending inside which `func`'s queue runs, if the queue exists. For a
+    /// `#[caller::queued]` function, pass the function itself (on the caller that runs it:
+    /// `caller::queue_caller()` by default).
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -632,14 +652,26 @@ impl Caller {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn queue_get<F: 'static>(&self, func: &F) -> Option<AnyPending> {
+        self.find_queue(func).map(|(_, q)| q.view())
+    }
+
+    /// `func`'s queue and its key: keyed by `func`'s type (`queue_call`), or by the body of
+    /// the `#[queued]` function `func` (found by the function's path).
+    fn find_queue<F: 'static>(&self, func: &F) -> Option<(TypeId, Arc<dyn AnyQueue>)> {
         let _ = func;
-        lock(&self.inner.queues)
-            .get(&TypeId::of::<F>())
-            .map(|q| q.view())
+        let queues = lock(&self.inner.queues);
+        if let Some(q) = queues.get(&TypeId::of::<F>()) {
+            return Some((TypeId::of::<F>(), q.clone()));
+        }
+        let path = std::any::type_name::<F>();
+        queues
+            .iter()
+            .find(|(_, q)| q.function() == Some(path))
+            .map(|(k, q)| (*k, q.clone()))
     }
 
     /// Close `func`'s queue: calls not yet started never run, and its pending is done.
-    /// Returns whether a queue was open.
+    /// Returns whether a queue was open. `func` may be a `#[caller::queued]` function.
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -652,8 +684,9 @@ impl Caller {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn queue_close<F: 'static>(&self, func: &F) -> bool {
-        let _ = func;
-        let q = lock(&self.inner.queues).remove(&TypeId::of::<F>());
+        let q = self
+            .find_queue(func)
+            .and_then(|(key, _)| lock(&self.inner.queues).remove(&key));
         match q {
             Some(q) => {
                 q.close(None);
@@ -685,13 +718,11 @@ impl Caller {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn queue_flush<F: 'static>(&self, func: &F) -> Pending<()> {
-        let _ = func;
         let done = Pending::from_shared(Shared::new(Metadata::new(
             format!("flush of {}", type_name::<F>()).into(),
             Some((self.id(), self.name().into())),
         )));
-        let queue = lock(&self.inner.queues).get(&TypeId::of::<F>()).cloned();
-        match queue {
+        match self.find_queue(func).map(|(_, q)| q) {
             None => {
                 done.set_result(());
             }
