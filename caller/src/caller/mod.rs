@@ -648,9 +648,9 @@ impl Caller {
     /// one on its own thread: what `#[on_thread(name = "..")]` uses when there is no
     /// current or main-thread caller to hang a child from.
     pub(crate) fn top_level(name: &str) -> Result<Caller, Error> {
-        static CREATING: Mutex<()> = Mutex::new(());
+        static CREATING: OnceLock<Mutex<()>> = OnceLock::new();
         // One creator at a time, so two threads asking for the same name share one caller.
-        let _creating = lock(&CREATING);
+        let _creating = lock(CREATING.get_or_init(Default::default));
         match Caller::existing_top_level(name) {
             Some(c) => Ok(c),
             None => Caller::builder().name(name).spawn(),
