@@ -88,6 +88,34 @@ fn named_target_without_any_caller_is_a_top_level_caller_on_its_own_thread() {
     assert_eq!(again.0, id, "one caller per name");
 }
 
+#[caller::on_thread(name = "macro-top-race")]
+fn on_top_race() -> ThreadId {
+    std::thread::current().id()
+}
+
+#[test]
+fn threads_racing_for_a_new_top_level_name_share_one_caller() {
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let ids: Vec<ThreadId> = (0..8)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                on_top_race().wait_sync(Some(LIMIT))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("a racing thread").expect("its call"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one caller: {ids:?}");
+    let named = Caller::all_callers(false)
+        .into_iter()
+        .filter(|c| c.name() == "macro-top-race")
+        .count();
+    assert_eq!(named, 1, "one top-level caller of that name");
+}
+
 #[test]
 fn named_target_works_inside_a_tokio_program() {
     // `#[tokio::main]` with no caller anywhere: the named caller is top-level.
