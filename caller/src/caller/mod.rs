@@ -114,6 +114,13 @@ impl CallerState {
     }
 }
 
+/// The top-level callers found or made by name (see `Caller::top_level`), so that a name is
+/// not looked up in the whole registry at every call.
+fn top_level_names() -> &'static Mutex<HashMap<String, Caller>> {
+    static NAMES: OnceLock<Mutex<HashMap<String, Caller>>> = OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
 /// Options for scheduling one call with [`Caller::schedule_call`].
 ///
 /// ```
@@ -648,17 +655,41 @@ impl Caller {
     /// one on its own thread: what `#[on_thread(name = "..")]` uses when there is no
     /// current or main-thread caller to hang a child from.
     pub(crate) fn top_level(name: &str) -> Result<Caller, Error> {
-        static CREATING: OnceLock<Mutex<()>> = OnceLock::new();
-        // One creator at a time, so two threads asking for the same name share one caller.
-        let _creating = lock(CREATING.get_or_init(Default::default));
-        match Caller::existing_top_level(name) {
-            Some(c) => Ok(c),
-            None => Caller::builder().name(name).spawn(),
+        // One lookup-or-create at a time, so two threads asking for the same new name
+        // share one caller.
+        let mut known = lock(top_level_names());
+        if let Some(c) = Caller::known_top_level(&known, name) {
+            return Ok(c);
         }
+        let c = match Caller::scan_top_level(name) {
+            Some(c) => c,
+            None => Caller::builder().name(name).spawn()?,
+        };
+        known.insert(name.to_owned(), c.clone());
+        Ok(c)
     }
 
     /// The running top-level caller named `name`, if any (see [`top_level`](Self::top_level)).
     pub(crate) fn existing_top_level(name: &str) -> Option<Caller> {
+        let mut known = lock(top_level_names());
+        if let Some(c) = Caller::known_top_level(&known, name) {
+            return Some(c);
+        }
+        let c = Caller::scan_top_level(name)?;
+        known.insert(name.to_owned(), c.clone());
+        Some(c)
+    }
+
+    /// The remembered top-level caller of that name, if it still runs.
+    fn known_top_level(known: &HashMap<String, Caller>, name: &str) -> Option<Caller> {
+        known
+            .get(name)
+            .filter(|c| c.state() <= CallerState::Running)
+            .cloned()
+    }
+
+    /// Search the registry (a caller made with `Caller::new_thread(name)` counts).
+    fn scan_top_level(name: &str) -> Option<Caller> {
         registry::all().into_iter().find(|c| {
             c.name() == name
                 && c.inner.parent.is_none()
