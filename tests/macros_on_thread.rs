@@ -57,13 +57,77 @@ fn named_target_is_a_child_of_the_current_caller() {
         .expect("the entry caller ran");
 }
 
+#[caller::on_thread(name = "macro-top-level")]
+fn on_top_level() -> (ThreadId, Option<String>) {
+    here()
+}
+
 #[test]
-fn named_target_without_any_caller_is_an_error() {
-    let err = on_db().wait_sync(Some(LIMIT)).unwrap_err();
-    assert!(
-        matches!(&err, Error::Invalid { message } if message.contains("macro-db")),
-        "unexpected error: {err}"
+fn named_target_without_any_caller_is_a_top_level_caller_on_its_own_thread() {
+    // The test thread runs no caller, and neither does the harness's main thread.
+    let (id, name) = on_top_level()
+        .wait_sync(Some(LIMIT))
+        .expect("the call on the top-level caller finished");
+    assert_ne!(
+        id,
+        std::thread::current().id(),
+        "ran on a thread of its own"
     );
+    assert_eq!(name.as_deref(), Some("macro-top-level"));
+    let top = Caller::all_callers(true)
+        .into_iter()
+        .find(|c| c.name() == "macro-top-level")
+        .expect("the top-level caller is registered");
+    assert_eq!(top.thread().id(), id);
+    assert_eq!(top.parent(), None, "a top-level caller has no parent");
+    // Get-or-create: the next call, from another plain thread, finds the same caller.
+    let again = std::thread::spawn(|| on_top_level().wait_sync(Some(LIMIT)))
+        .join()
+        .expect("the other thread ended")
+        .expect("the second call finished");
+    assert_eq!(again.0, id, "one caller per name");
+}
+
+#[caller::on_thread(name = "macro-top-race")]
+fn on_top_race() -> ThreadId {
+    std::thread::current().id()
+}
+
+#[test]
+fn threads_racing_for_a_new_top_level_name_share_one_caller() {
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let ids: Vec<ThreadId> = (0..8)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                on_top_race().wait_sync(Some(LIMIT))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("a racing thread").expect("its call"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "one caller: {ids:?}");
+    let named = Caller::all_callers(false)
+        .into_iter()
+        .filter(|c| c.name() == "macro-top-race")
+        .count();
+    assert_eq!(named, 1, "one top-level caller of that name");
+}
+
+#[test]
+fn named_target_works_inside_a_tokio_program() {
+    // `#[tokio::main]` with no caller anywhere: the named caller is top-level.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let (id, name) = rt
+        .block_on(async { on_top_level().wait(Some(LIMIT)).await })
+        .expect("the call finished");
+    assert_ne!(id, std::thread::current().id());
+    assert_eq!(name.as_deref(), Some("macro-top-level"));
 }
 
 #[caller::on_thread(main)]
@@ -76,7 +140,10 @@ fn main_target_without_a_main_caller_is_an_error() {
     // The test harness's main thread runs no caller.
     let err = on_main().wait_sync(Some(LIMIT)).unwrap_err();
     assert!(
-        matches!(&err, Error::Invalid { message } if message.contains("main thread")),
+        matches!(&err, Error::Invalid { message }
+            if message.contains("main thread")
+                && message.contains("#[caller::main]")
+                && message.contains("run_here")),
         "unexpected error: {err}"
     );
 }

@@ -174,3 +174,87 @@ fn methods_share_one_queue_in_call_order() {
         .collect();
     assert_eq!(got, ["a0", "b0", "a1", "b1", "a2", "b2"]);
 }
+
+#[caller::queued(caller = &target)]
+async fn store(target: Caller, n: u32, log: Arc<Mutex<Vec<u32>>>) {
+    let _ = &target;
+    tokio::task::yield_now().await;
+    log.lock().unwrap().push(n);
+}
+
+#[test]
+fn a_queued_functions_queue_is_reached_through_the_function() {
+    let c = Caller::new_thread("macro-queue-handle").expect("a caller thread");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    assert!(c.queue_get(&store).is_none(), "no call yet, no queue");
+    for n in 0..5 {
+        store(c.clone(), n, log.clone());
+    }
+    let queue = c.queue_get(&store).expect("queue_get takes the function");
+    assert_eq!(
+        queue.metadata().name(),
+        "macros_queued::store",
+        "the queue (its logs and spans) is named after the function"
+    );
+    c.queue_flush(&store)
+        .wait_sync(Some(support::LIMIT))
+        .expect("the flush waited for the five calls");
+    assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4]);
+    assert!(c.queue_close(&store), "queue_close takes the function");
+    support::done(&queue, "the closed queue");
+    assert!(c.queue_get(&store).is_none());
+    c.stop(true);
+}
+
+#[test]
+fn a_queued_methods_queue_is_reached_through_the_method() {
+    let queues = caller::queue_caller().expect("the queue caller runs");
+    let (tx, rx) = mpsc::channel();
+    Arc::new(Sink { tag: "h" }).push(7, tx);
+    assert_eq!(support::recv(&rx, "the method call"), "h7");
+    let queue = queues
+        .queue_get(&Sink::push)
+        .expect("queue_get takes the method");
+    assert_eq!(queue.metadata().name(), "macros_queued::Sink::push");
+}
+
+struct Registry;
+
+impl Registry {
+    /// An associated function without `self`: its queue is reached as `Registry::note`.
+    #[caller::queued(caller = &target)]
+    fn note(target: Caller, n: u32, done: mpsc::Sender<u32>) {
+        let _ = &target;
+        done.send(n).expect("the test listens");
+    }
+}
+
+#[test]
+fn an_associated_functions_queue_is_reached_through_its_path() {
+    let c = Caller::new_thread("macro-queue-assoc").expect("a caller thread");
+    let (tx, rx) = mpsc::channel();
+    Registry::note(c.clone(), 3, tx);
+    assert_eq!(support::recv(&rx, "the associated function's call"), 3);
+    let queue = c
+        .queue_get(&Registry::note)
+        .expect("queue_get takes the associated function");
+    assert_eq!(queue.metadata().name(), "macros_queued::Registry::note");
+    assert!(c.queue_close(&Registry::note));
+    c.stop(true);
+}
+
+#[test]
+fn each_generic_instantiation_is_its_own_queue() {
+    let queues = caller::queue_caller().expect("the queue caller runs");
+    let (tx, rx) = mpsc::channel();
+    generic(1u16, (0, 0), tx.clone());
+    generic(String::from("s"), (0, 0), tx);
+    support::recv(&rx, "the first generic call");
+    support::recv(&rx, "the second generic call");
+    let a = queues.queue_get(&generic::<u16>).expect("the u16 queue");
+    let b = queues
+        .queue_get(&generic::<String>)
+        .expect("the String queue");
+    assert_ne!(a, b);
+    assert!(queues.queue_get(&generic::<u64>).is_none(), "never called");
+}

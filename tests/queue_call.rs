@@ -318,3 +318,61 @@ fn a_queue_created_while_its_caller_stops_is_closed_too() {
     finished.store(true, Ordering::Relaxed);
     looker.join().unwrap();
 }
+
+async fn gated_append((gate, log, n): (caller::AnyPending, Arc<Mutex<Vec<u32>>>, u32)) {
+    let _ = gate.wait_done(None).await;
+    log.lock().unwrap().push(n);
+}
+
+#[test]
+fn a_flush_waits_until_every_call_sent_before_it_has_run() {
+    let c = Caller::new_thread("queue-flush").unwrap();
+    let gate = caller::Pending::<()>::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for n in 0..3 {
+        c.queue_call_async(gated_append, (gate.any(), log.clone(), n))
+            .unwrap();
+    }
+    let mut flush = c.queue_flush(&gated_append);
+    // Sent after the flush: the flush does not wait for it.
+    let late_gate = caller::Pending::<()>::new();
+    c.queue_call_async(gated_append, (late_gate.any(), log.clone(), 99))
+        .unwrap();
+    // The caller's other calls run meanwhile: the flush has arrived and waits.
+    c.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+    assert!(!flush.done(), "the flush waits for the gated calls");
+    gate.set_result(());
+    flush
+        .wait_sync(Some(LIMIT))
+        .expect("the flush finished once the calls before it ran");
+    assert_eq!(
+        *log.lock().unwrap(),
+        [0, 1, 2],
+        "not the call sent after it"
+    );
+    // A queue that does not exist has nothing to flush.
+    fn never_queued(_: ()) {}
+    assert!(c.queue_flush(&never_queued).done());
+    // Closing the queue cancels a flush still waiting.
+    let mut stuck = c.queue_flush(&gated_append);
+    c.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+    assert!(c.queue_close(&gated_append));
+    let err = stuck.wait_sync(Some(LIMIT)).unwrap_err();
+    assert!(err.is_cancelled(), "unexpected error: {err}");
+    late_gate.set_result(());
+    c.stop(true);
+}
+
+#[test]
+fn a_flush_of_a_sync_queue_is_done_when_it_arrives() {
+    let c = Caller::new_thread("queue-flush-sync").unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for n in 0..4 {
+        c.queue_call(sync_append, (log.clone(), n)).unwrap();
+    }
+    c.queue_flush(&sync_append)
+        .wait_sync(Some(LIMIT))
+        .expect("the flush finished");
+    assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3], "errors do not stop it");
+    c.stop(true);
+}

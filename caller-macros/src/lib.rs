@@ -41,7 +41,7 @@ mod queued;
 /// | argument | the body runs on |
 /// |---|---|
 /// | (none) | a pooled worker thread ([`to_thread`]) |
-/// | `name = "db"` | the child caller named `"db"` of the current caller (or, on a thread without one, of the main thread's caller), created on first use; the current caller itself if it is named `"db"`; the pending fails with `Error::Invalid` if neither exists. Called from a pooled worker (which stops when idle), the child is made under the main thread's caller instead |
+/// | `name = "db"` | the child caller named `"db"` of the current caller (or, on a thread without one, of the main thread's caller), created on first use; the current caller itself if it is named `"db"`. Called from a pooled worker (which stops when idle), the child is made under the main thread's caller instead. With neither (a plain `fn main`, `#[tokio::main]`), the top-level caller named `"db"`, on its own thread: the running one, or one started on first use |
 /// | `main` | the main thread's caller ([`Caller::main_thread`]); `Error::Invalid` if the main thread runs none |
 /// | `caller = EXPR` | the caller `EXPR` gives, evaluated at each call on the calling thread (it may use the arguments): a `Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>` |
 /// | `crate = path` | (with any of the above) name the runtime crate by `path` |
@@ -136,8 +136,17 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 /// `enqueue(target, name, job)` is `caller.queue_call(|job: J| job(), job)`: the queue is
-/// keyed by that closure's type, distinct for each function `J`. An `async fn` uses
-/// `enqueue_async` (`queue_call_async`) and an `async move ||` closure.
+/// keyed by that closure's type, distinct for each function `J`, and knows the path of the
+/// function the closure is in (`crate::module::log`), so `queue_get(&log)`,
+/// `queue_close(&log)` and `queue_flush(&log)` (on the caller that runs it) find it. An
+/// `async fn` uses `enqueue_async` (`queue_call_async`) and an `async move ||` closure.
+///
+/// # Its queue and its thread
+///
+/// Without `caller = ..`, every `#[queued]` function runs on the one process-wide queue
+/// caller (each with its own queue): give a slow one a thread of its own with
+/// `caller = EXPR`. `caller::queue_caller()?.queue_flush(&log)` waits until every call
+/// sent so far has run.
 ///
 /// # Compile errors
 ///

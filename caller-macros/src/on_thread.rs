@@ -8,24 +8,31 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ItemFn, LitStr, Path, ReturnType, Token};
+use syn::{Expr, Ident, ItemFn, LitStr, Path, ReturnType, Token};
 
 use crate::config::{self, kw, Errors, Slot};
 
 const WHAT: &str = "#[on_thread]";
-const KEYS: &str = "`main`, `name = \"...\"`, `caller = EXPR`, `crate = path`";
+const KEYS: &str = "`main`, `name = \"...\"`, `caller = EXPR`, `state = param`, `crate = path`";
+
+mod state_kw {
+    syn::custom_keyword!(state);
+}
 const WHY: &str = "the call runs on another thread, after this function has returned";
 
 /// The arguments as written, each key at most once.
 ///
 /// ```text
 /// args := (arg ("," arg)* ","?)?
-/// arg  := "main" | "name" "=" LitStr | "caller" "=" Expr | "crate" "=" Path
+/// arg  := "main" | "name" "=" LitStr | "caller" "=" Expr | "state" "=" Ident
+///       | "crate" "=" Path
 /// ```
 struct Args {
     main: Slot<()>,
     name: Slot<LitStr>,
     caller: Slot<Expr>,
+    /// The parameter that receives the caller's thread-confined state.
+    state: Slot<Ident>,
     krate: Slot<Path>,
     /// Where each target key was written, in order (to point at the second one).
     targets: Vec<Span>,
@@ -37,6 +44,7 @@ impl Default for Args {
             main: Slot::new("main"),
             name: Slot::new("name"),
             caller: Slot::new("caller"),
+            state: Slot::new("state"),
             krate: Slot::new("crate"),
             targets: Vec::new(),
         }
@@ -70,6 +78,16 @@ impl Parse for Args {
                 let expr: Expr = input.parse()?;
                 args.targets.push(key.span);
                 args.caller.set(key.span, expr)
+            } else if lookahead.peek(state_kw::state) {
+                let key: state_kw::state = input.parse()?;
+                input.parse::<Token![=]>()?;
+                if !input.peek(Ident) {
+                    return Err(input.error(
+                        "`state` names the parameter that receives the caller's state: \
+                         `state = db` for `db: &mut Db`",
+                    ));
+                }
+                args.state.set(key.span, input.parse()?)
             } else if lookahead.peek(Token![crate]) {
                 config::parse_crate(input, &mut args.krate)
             } else {
@@ -95,7 +113,11 @@ enum Target {
 /// The final configuration: what expansion reads.
 struct Config {
     target: Target,
+    /// The parameter that receives `&mut` to the caller's state (`state = ..`).
+    state: Option<Ident>,
     krate: TokenStream,
+    /// A mistake that still leaves a usable configuration (reported, not cascaded).
+    deferred: Option<syn::Error>,
 }
 
 impl Args {
@@ -109,6 +131,7 @@ impl Args {
                  call runs",
             ));
         }
+        let state_span = self.state.span();
         let target = if self.main.span().is_some() {
             Target::Main
         } else if let Some(name) = self.name.take() {
@@ -118,9 +141,20 @@ impl Args {
         } else {
             Target::Pool
         };
+        // Still strip the state parameter, so that it is not reported as a borrow too.
+        let deferred = match (state_span, &target) {
+            (Some(span), Target::Pool | Target::Main) => Some(syn::Error::new(
+                span,
+                "`state = ..` needs the caller that owns the state (one made with \
+                 `Caller::new_thread_with`): choose it with `caller = EXPR` or `name = \"..\"`",
+            )),
+            _ => None,
+        };
         Ok(Config {
             target,
+            state: self.state.take(),
             krate: config::crate_path(self.krate.take()),
+            deferred,
         })
     }
 }
@@ -128,18 +162,33 @@ impl Args {
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args: Args = config::parse_args(args, &mut errors);
-    let config = match args.build() {
+    let mut config = match args.build() {
         Ok(c) => c,
         Err(e) => {
             errors.push(e);
             Args::default().build().expect("no keys, no conflict")
         }
     };
-    let (func, mut errors) =
+    if let Some(e) = config.deferred.take() {
+        errors.push(e);
+    }
+    let (mut func, mut errors) =
         match config::parse_fn(&item, errors, WHAT, "a `fn` or `async fn` with a body") {
             Ok(parsed) => parsed,
             Err(tokens) => return tokens,
         };
+    // The state parameter leaves the signature: the caller's thread supplies it.
+    let state = match &config.state {
+        None => None,
+        Some(name) => match take_state_param(&mut func, name) {
+            Ok(param) => Some(param),
+            Err(e) => {
+                errors.push(e);
+                return errors.emit(item);
+            }
+        },
+    };
+    let state = state.as_ref();
 
     // Validate the signature; a mistake there gives the stub below, not the real call.
     let mut sig_errors = Errors::default();
@@ -164,9 +213,57 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     if !sig_errors.is_empty() {
         errors.append(sig_errors);
-        return errors.emit(expand_stub(&config, func));
+        return errors.emit(expand_stub(&config, func, state));
     }
-    errors.emit(expand_fn(&config, func, checks))
+    errors.emit(expand_fn(&config, func, state, checks))
+}
+
+/// The parameter that receives the caller's state: its pattern and the state's type.
+struct StateParam {
+    pat: syn::Pat,
+    ty: syn::Type,
+}
+
+/// Remove the parameter named `name` (`name: &mut T`) from the signature.
+fn take_state_param(func: &mut ItemFn, name: &Ident) -> syn::Result<StateParam> {
+    let position = func.sig.inputs.iter().position(|input| match input {
+        syn::FnArg::Typed(pt) => matches!(&*pt.pat, syn::Pat::Ident(p) if p.ident == *name),
+        syn::FnArg::Receiver(_) => false,
+    });
+    let Some(position) = position else {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("`state = {name}` names no parameter of this function: add `{name}: &mut T`"),
+        ));
+    };
+    let inputs = std::mem::take(&mut func.sig.inputs);
+    let mut param = None;
+    for (i, input) in inputs.into_pairs().enumerate() {
+        let input = input.into_value();
+        if i == position {
+            param = Some(input);
+        } else {
+            func.sig.inputs.push(input);
+        }
+    }
+    let Some(syn::FnArg::Typed(pt)) = param else {
+        unreachable!("the position of a typed parameter")
+    };
+    match &*pt.ty {
+        syn::Type::Reference(r) if r.mutability.is_some() && r.lifetime.is_none() => {
+            Ok(StateParam {
+                pat: (*pt.pat).clone(),
+                ty: (*r.elem).clone(),
+            })
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "the state parameter `{name}` takes `&mut T`, where `T` is the state the \
+                 caller's thread owns"
+            ),
+        )),
+    }
 }
 
 /// What the body becomes.
@@ -183,21 +280,32 @@ struct Body {
 /// Turn the body into a closure for `call` (sync), `call_async`, or `try_call` /
 /// `try_call_async` when the function returns `Result<T, E>` (then an `Err` is a failure of
 /// the pending and the value type is `T`).
-fn body(func: &ItemFn) -> Body {
+///
+/// With a state parameter, the closure takes it (`move |db: &mut Db| ..`) and the helpers
+/// are their `_state` forms, which hand it the caller's state.
+fn body(func: &ItemFn, state: Option<&StateParam>) -> Body {
     let ItemFn { sig, block, .. } = func;
     let output = &sig.output;
     let ret = config::return_type(output);
     let is_async = sig.asyncness.is_some();
-    let closure = if is_async {
-        quote!(async move || #output #block)
-    } else {
-        quote!(move || #output #block)
+    let params = match state {
+        None => quote!(||),
+        Some(StateParam { pat, ty }) => quote!(|#pat: &mut #ty|),
     };
-    let (value, helper) = match (config::result_ok_type(&ret), is_async) {
-        (Some(ok), false) => (ok.clone(), ("try_call", 2)),
-        (Some(ok), true) => (ok.clone(), ("try_call_async", 3)),
-        (None, false) => (ret, ("call", 1)),
-        (None, true) => (ret, ("call_async", 2)),
+    let closure = if is_async {
+        quote!(async move #params #output #block)
+    } else {
+        quote!(move #params #output #block)
+    };
+    let (value, helper) = match (config::result_ok_type(&ret), is_async, state.is_some()) {
+        (Some(ok), false, false) => (ok.clone(), ("try_call", 2)),
+        (Some(ok), true, false) => (ok.clone(), ("try_call_async", 3)),
+        (None, false, false) => (ret, ("call", 1)),
+        (None, true, false) => (ret, ("call_async", 2)),
+        (Some(ok), false, true) => (ok.clone(), ("try_call_state", 3)),
+        (Some(ok), true, true) => (ok.clone(), ("try_call_state_async", 3)),
+        (None, false, true) => (ret, ("call_state", 2)),
+        (None, true, true) => (ret, ("call_state_async", 2)),
     };
     Body {
         value,
@@ -215,13 +323,18 @@ fn outer_signature(config: &Config, sig: &syn::Signature, value: &syn::Type) -> 
     sig
 }
 
-fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenStream {
+fn expand_fn(
+    config: &Config,
+    func: ItemFn,
+    state: Option<&StateParam>,
+    checks: Vec<TokenStream>,
+) -> TokenStream {
     let krate = &config.krate;
     let Body {
         value,
         helper: (helper, rest),
         closure,
-    } = body(&func);
+    } = body(&func, state);
     let ItemFn {
         attrs, vis, sig, ..
     } = &func;
@@ -241,6 +354,11 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
     let (resolve, at) = match &config.target {
         Target::Pool => (TokenStream::new(), quote!(#krate::__private::pool())),
         Target::Main => (TokenStream::new(), quote!(#krate::__private::main_caller())),
+        // With state, only an existing caller will do: one made on the fly holds none.
+        Target::Name(name) if config.state.is_some() => (
+            TokenStream::new(),
+            quote!(#krate::__private::named_state_caller(#name)),
+        ),
         Target::Name(name) => (
             TokenStream::new(),
             quote!(#krate::__private::named_caller(#name)),
@@ -267,8 +385,8 @@ fn expand_fn(config: &Config, func: ItemFn, checks: Vec<TokenStream>) -> TokenSt
 
 /// What a function with a signature error expands to: the signature it would have had
 /// (so that callers type-check) and its body type-checked in place, never scheduled.
-fn expand_stub(config: &Config, func: ItemFn) -> TokenStream {
-    let Body { value, closure, .. } = body(&func);
+fn expand_stub(config: &Config, func: ItemFn, state: Option<&StateParam>) -> TokenStream {
+    let Body { value, closure, .. } = body(&func, state);
     let ItemFn {
         attrs, vis, sig, ..
     } = &func;

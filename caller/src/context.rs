@@ -134,6 +134,34 @@ impl Context {
         }
     }
 
+    /// Wrap the closure `f` so that it runs inside this context, on whatever thread calls
+    /// it: for work you hand to `std::thread::spawn`, rayon, `spawn_blocking` or any pool.
+    /// The calls it makes join the groups and managers that were active where the context
+    /// was taken. (For a future, use [`scope`](Self::scope).)
+    ///
+    /// ```
+    /// use caller::{Context, GroupMode, PendingGroup};
+    /// let group = PendingGroup::new(GroupMode::CancelAndRaise);
+    /// let out = futures::executor::block_on(group.run(async {
+    ///     let ctx = Context::current(); // inside the group
+    ///     let on_a_thread = std::thread::spawn(ctx.wrap(|| {
+    ///         // a member of the group, although this thread never saw it
+    ///         caller::to_thread(caller::job::try_sync(|| "x".parse::<u8>()))
+    ///     }));
+    ///     on_a_thread.join().unwrap().await
+    /// }));
+    /// assert!(out.is_err(), "the call's failure failed the group");
+    /// ```
+    pub fn wrap<F, R>(self, f: F) -> impl FnOnce() -> R
+    where
+        F: FnOnce() -> R,
+    {
+        move || {
+            let _entered = self.enter();
+            f()
+        }
+    }
+
     pub(crate) fn with_tracker(&self, t: Arc<dyn Tracker>) -> Context {
         let mut v: Vec<Arc<dyn Tracker>> = self.trackers().to_vec();
         v.push(t);
@@ -271,6 +299,9 @@ struct Frame {
 thread_local! {
     static FRAME: RefCell<Frame> = RefCell::new(Frame::default());
     static LOOP: Cell<Option<CallerId>> = const { Cell::new(None) };
+    /// The caller entered with `run_here` on this thread, for its whole life (its loop
+    /// runs only while its future is polled, but a blocking wait here would still starve it).
+    static OWNER: Cell<Option<CallerId>> = const { Cell::new(None) };
 }
 
 /// Install `ctx` and `pending` as this thread's frame while `f` runs; afterwards the
@@ -336,9 +367,14 @@ pub(crate) fn set_loop(id: Option<CallerId>) -> Option<CallerId> {
     LOOP.with(|l| l.replace(id))
 }
 
+/// Mark this thread as owned by caller `id` (or none) between the polls of its loop.
+pub(crate) fn set_owner(id: Option<CallerId>) -> Option<CallerId> {
+    OWNER.with(|o| o.replace(id))
+}
+
 /// Whether this thread runs the loop of caller `id`.
 pub(crate) fn loop_running_here(id: CallerId) -> bool {
-    LOOP.with(|l| l.get()) == Some(id)
+    LOOP.with(|l| l.get()) == Some(id) || OWNER.with(|o| o.get()) == Some(id)
 }
 
 /// The id of the caller whose loop runs on this thread.

@@ -10,6 +10,10 @@
 //! | [`try_sync(f)`](try_sync) | `f() -> Result<T, E>` | `Ok(t)`, or `Err(Error::Failed(e))` |
 //! | [`try_future(f)`](try_future) | a future of `Result<T, E>` | `Ok(t)`, or `Err(Error::Failed(e))` |
 //!
+//! Jobs that receive `&mut` to the state a caller's thread owns
+//! ([`Caller::new_thread_with`](crate::Caller::new_thread_with)) are in
+//! [`state`](crate::state).
+//!
 //! The closure crosses threads, so it must be `Send + 'static`; the future it builds stays
 //! on the target thread and need not be `Send`. An `Err` from a fallible job is a *failure*:
 //! it fails a [`PendingGroup`](crate::PendingGroup), counts for `FIRST_EXCEPTION`, and is

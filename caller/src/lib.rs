@@ -47,6 +47,7 @@ mod error;
 pub mod job;
 mod pending;
 mod queue;
+pub mod state;
 mod sync;
 mod timer;
 mod tracker;

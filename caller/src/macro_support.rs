@@ -4,6 +4,7 @@
 //! over the public API, kept so that the expansions stay short and their type errors come
 //! out in our words at the user's tokens.
 
+use std::any::TypeId;
 use std::future::Future;
 
 use crate::job::IntoJob;
@@ -44,7 +45,7 @@ pub fn assert_send_arg_val<T: ?Sized + SendArg>(_: &T) {}
 /// What `caller = EXPR` may give.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a caller",
-    label = "`caller = ..` needs a `Caller`, `&Caller`, `Option<Caller>` or `Result<Caller, caller::Error>`"
+    label = "`caller = ..` needs a `Caller`, `&Caller`, `Option<Caller>`, `Option<&Caller>` or `Result<Caller, caller::Error>`"
 )]
 pub trait Target {
     /// The caller, or why there is none.
@@ -60,6 +61,12 @@ impl Target for Caller {
 impl Target for &Caller {
     fn into_caller(self) -> Result<Caller, Error> {
         Ok(self.clone())
+    }
+}
+
+impl Target for Option<&Caller> {
+    fn into_caller(self) -> Result<Caller, Error> {
+        self.cloned().into_caller()
     }
 }
 
@@ -109,7 +116,9 @@ pub fn main_caller() -> Where {
     Where::Caller(Caller::main_thread().ok_or_else(|| {
         Error::Invalid {
             message: "#[on_thread(main)]: the main thread runs no caller; start the program with \
-                  #[caller::main] (or Caller::builder().block_on on the main thread)"
+                  #[caller::main], or make the main thread one with \
+                  `Caller::builder().block_on(fut)` (a plain `fn main`) or \
+                  `Caller::builder().run_here(fut).await` (inside #[tokio::main])"
                 .into(),
         }
     }))
@@ -117,7 +126,8 @@ pub fn main_caller() -> Where {
 
 /// `#[on_thread(name = "..")]`: the child of that name of the current caller (the current
 /// caller itself if it has that name), or else (on a plain thread or a pooled worker) of
-/// the main thread's caller.
+/// the main thread's caller; with neither, the top-level caller of that name, started on
+/// its own thread on first use.
 pub fn named_caller(name: &str) -> Where {
     // A pooled worker stops when idle: its children would not last, so use the main
     // thread's caller instead.
@@ -125,14 +135,32 @@ pub fn named_caller(name: &str) -> Where {
     Where::Caller(match current.or_else(Caller::main_thread) {
         Some(c) if c.name() == name => Ok(c),
         Some(c) => c.get(name),
-        None => Err(Error::Invalid {
-            message: format!(
-                "#[on_thread(name = \"{name}\")]: no caller to create \"{name}\" under: this \
-                 thread runs none and neither does the main thread; call it from a caller \
-                 (e.g. under #[caller::main])"
-            ),
-        }),
+        None => Caller::top_level(name),
     })
+}
+
+/// `#[on_thread(name = "..", state = ..)]`: the *existing* caller of that name — the
+/// current caller, a child of the current (or main-thread) caller, or a top-level one. It
+/// is never created here: a caller made on the fly would hold no state.
+pub fn named_state_caller(name: &str) -> Where {
+    let current = Caller::current().filter(|c| !c.is_pooled());
+    let anchor = current.or_else(Caller::main_thread);
+    let found = match &anchor {
+        Some(c) if c.name() == name => Some(c.clone()),
+        Some(c) => c.children().into_iter().find(|child| child.name() == name),
+        None => None,
+    };
+    Where::Caller(
+        found
+            .or_else(|| Caller::existing_top_level(name))
+            .ok_or_else(|| Error::Invalid {
+                message: format!(
+                    "#[on_thread(name = \"{name}\", state = ..)]: no caller named \"{name}\" \
+                 exists; create it with Caller::new_thread_with(\"{name}\", init) before \
+                 the first call (a caller made on the fly would hold no state)"
+                ),
+            }),
+    )
 }
 
 fn schedule<T, J>(at: Where, options: CallOptions, job: J) -> Pending<T>
@@ -194,6 +222,52 @@ where
     schedule(at, options, crate::job::try_future(f))
 }
 
+/// A sync `#[on_thread(state = ..)]` body: it receives the caller's state
+/// ([`state::with_state`](crate::state::with_state)).
+pub fn call_state<T, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    S: 'static,
+    F: FnOnce(&mut S) -> T + Send + 'static,
+{
+    schedule(at, options, crate::state::with_state(f))
+}
+
+/// An async `#[on_thread(state = ..)]` body
+/// ([`state::with_state_async`](crate::state::with_state_async)).
+pub fn call_state_async<T, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    S: 'static,
+    F: AsyncFnOnce(&mut S) -> T + Send + 'static,
+{
+    schedule(at, options, crate::state::with_state_async(f))
+}
+
+/// A sync `#[on_thread(state = ..)]` body returning `Result`
+/// ([`state::try_with_state`](crate::state::try_with_state)).
+pub fn try_call_state<T, E, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    S: 'static,
+    F: FnOnce(&mut S) -> Result<T, E> + Send + 'static,
+{
+    schedule(at, options, crate::state::try_with_state(f))
+}
+
+/// An async `#[on_thread(state = ..)]` body returning `Result`
+/// ([`state::try_with_state_async`](crate::state::try_with_state_async)).
+pub fn try_call_state_async<T, E, S, F>(at: Where, options: CallOptions, f: F) -> Pending<T>
+where
+    T: SendReturn + 'static,
+    E: Into<BoxError> + 'static,
+    S: 'static,
+    F: AsyncFnOnce(&mut S) -> Result<T, E> + Send + 'static,
+{
+    schedule(at, options, crate::state::try_with_state_async(f))
+}
+
 /// `#[caller::main]` / `#[caller::test]`: run `fut` with this thread as a caller.
 pub fn entry<F: Future>(builder: CallerBuilder, fut: F) -> F::Output {
     match builder.block_on(fut) {
@@ -202,35 +276,55 @@ pub fn entry<F: Future>(builder: CallerBuilder, fut: F) -> F::Output {
     }
 }
 
+/// The path of the function a closure is defined in, from the closure's type name
+/// (`crate::module::Type::function::{{closure}}`): how `#[queued]` names its function's
+/// queue so that `queue_get(&function)` finds it (see `Caller::queue_call_as`).
+fn enclosing_function<J>() -> Option<&'static str> {
+    std::any::type_name::<J>().strip_suffix("::{{closure}}")
+}
+
 /// `#[queued]`: queue `job` (the body, holding the arguments) on `target`. The queue is
 /// keyed by the type of the closure below, which is distinct for each `J`, that is for each
-/// function (and generic instantiation). A call that cannot be queued (no caller, caller
-/// stopped) is logged and dropped: the function returns `()`.
-pub fn enqueue<C, J, R>(target: C, name: &str, job: J)
+/// function (and generic instantiation), and found by the function's own path. A call that
+/// cannot be queued (no caller, caller stopped) is logged and dropped: the function
+/// returns `()`.
+pub fn enqueue<C, J, R>(target: C, name: &'static str, job: J)
 where
     C: Target,
     J: FnOnce() -> R + Send + 'static,
     R: crate::QueueResult,
 {
-    let queued = target
-        .into_caller()
-        .and_then(|c| c.queue_call(|job: J| job(), job));
+    let queued = target.into_caller().and_then(|c| {
+        c.queue_call_as(
+            TypeId::of::<J>(),
+            name.into(),
+            enclosing_function::<J>(),
+            |job: J| job(),
+            job,
+        )
+    });
     if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }
 }
 
 /// [`enqueue`] for an `async fn`: the future is built and run on the queue's thread.
-pub fn enqueue_async<C, J, Fut, R>(target: C, name: &str, job: J)
+pub fn enqueue_async<C, J, Fut, R>(target: C, name: &'static str, job: J)
 where
     C: Target,
     J: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
     R: crate::QueueResult,
 {
-    let queued = target
-        .into_caller()
-        .and_then(|c| c.queue_call_async(|job: J| job(), job));
+    let queued = target.into_caller().and_then(|c| {
+        c.queue_call_async_as(
+            TypeId::of::<J>(),
+            name.into(),
+            enclosing_function::<J>(),
+            |job: J| job(),
+            job,
+        )
+    });
     if let Err(err) = queued {
         tracing::warn!(function = name, error = %err, "#[queued] call dropped");
     }

@@ -9,6 +9,7 @@
 //! cancelled when the caller stops.
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -21,8 +22,8 @@ use crate::caller::{Caller, CallerState};
 use crate::context::{run_in_frame, Context, Trackers};
 use crate::error::{panic_message, Error};
 use crate::job::{unstarted_add, unstarted_done, Runnable};
-use crate::pending::{AnyPending, Metadata, Pending, Shared};
-use crate::sync::{lock, AtomicBool, Mutex, Ordering};
+use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
+use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// What a queued function may return: `()`, or `Result<(), E>` whose `Err` is logged.
 #[diagnostic::on_unimplemented(
@@ -53,6 +54,11 @@ pub(crate) trait AnyQueue: Send + Sync {
     /// Close: no more calls run. `reason` set means the caller stopped.
     fn close(&self, reason: Option<&str>);
     fn view(&self) -> AnyPending;
+    /// The path of the function whose queue this is, when keyed by something else
+    /// (`#[queued]` keys by its body): `queue_get(&function)` looks it up by this.
+    fn function(&self) -> Option<&'static str>;
+    /// The message that resolves `done` once every call sent before it has run.
+    fn flush(self: Arc<Self>, done: Resolver<()>) -> Box<dyn Runnable>;
 }
 
 enum Kind<F> {
@@ -76,6 +82,13 @@ struct Queue<A, F> {
     gate: Mutex<Gate>,
     pending: Pending<()>,
     ctx: Mutex<Context>,
+    /// Calls handed to the queue on the caller's thread, and calls finished (run or
+    /// skipped): a flush waits until `finished` reaches what `sent` was when it arrived.
+    sent: AtomicU64,
+    finished: AtomicU64,
+    flushes: Mutex<Vec<(u64, Resolver<()>)>>,
+    /// See [`AnyQueue::function`].
+    function: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -100,6 +113,12 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
         if let Some(w) = lock(&self.runner).take() {
             w.wake();
         }
+        // Calls not yet run never will: a flush waiting for them ends cancelled.
+        let flushes = std::mem::take(&mut *lock(&self.flushes));
+        for (_, done) in flushes {
+            done.any()
+                .cancel(format!("queue '{}' was closed", self.name()));
+        }
         {
             let mut gate = lock(&self.gate);
             if gate.running {
@@ -112,6 +131,70 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
 
     fn view(&self) -> AnyPending {
         self.pending.any()
+    }
+
+    fn function(&self) -> Option<&'static str> {
+        self.function
+    }
+
+    fn flush(self: Arc<Self>, done: Resolver<()>) -> Box<dyn Runnable> {
+        Box::new(Flush { queue: self, done })
+    }
+}
+
+/// A flush on its way through the caller's inbox: it arrives after every call sent before
+/// it, and resolves once the queue has finished them.
+struct Flush<A, F> {
+    queue: Arc<Queue<A, F>>,
+    done: Resolver<()>,
+}
+
+impl<A: Send + 'static, F: Send + Sync + 'static> Runnable for Flush<A, F> {
+    fn inline(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>) {
+        let Flush { queue, done } = *self;
+        if queue.closed.load(Ordering::Acquire) {
+            done.any()
+                .cancel(format!("queue '{}' was closed", queue.name()));
+            return;
+        }
+        let target = queue.sent.load(Ordering::Acquire);
+        if queue.finished.load(Ordering::Acquire) >= target {
+            done.set_result(());
+        } else {
+            lock(&queue.flushes).push((target, done));
+        }
+    }
+
+    fn refuse(self: Box<Self>, reason: &str) {
+        self.done.any().cancel(reason);
+    }
+}
+
+impl<A, F> Queue<A, F> {
+    /// One call sent to the queue (on the caller's thread).
+    fn sent_one(&self) {
+        self.sent.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One call finished (run, failed or skipped): resolve the flushes it completes.
+    fn finished_one(&self) {
+        let finished = self.finished.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut flushes = lock(&self.flushes);
+        if flushes.is_empty() {
+            return;
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = flushes
+            .drain(..)
+            .partition(|(target, _)| *target <= finished);
+        *flushes = waiting;
+        drop(flushes);
+        for (_, done) in ready {
+            done.set_result(());
+        }
     }
 }
 
@@ -186,7 +269,9 @@ where
         };
         let mut ctx = lock(&queue.ctx).clone();
         let view = queue.pending.any();
+        let span = tracing::debug_span!("queued", queue = queue.name());
         let res = run_in_frame(&mut ctx, &view, || {
+            let _enter = span.enter();
             catch_unwind(AssertUnwindSafe(|| func(args).__error()))
         });
         queue.log(res);
@@ -216,7 +301,9 @@ where
         }
         let queue = self.0.queue.clone();
         let _end = EndItem(&*queue);
+        queue.sent_one();
         self.0.run_sync();
+        queue.finished_one();
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
@@ -249,6 +336,7 @@ where
             queue.runner_idle.store(false, Ordering::Release);
         }
         lock(&queue.items).push_back((args, counted));
+        queue.sent_one();
         if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
             crate::backend::spawn_local(run_queue(queue.clone()));
         } else if let Some(w) = lock(&queue.runner).take() {
@@ -306,11 +394,14 @@ where
             unstarted_done();
         }
         if !queue.begin() {
+            queue.finished_one();
             continue;
         }
         // Ends the item also when the runner task is dropped (the caller stopped).
         let _end = EndItem(&*queue);
+        let span = tracing::debug_span!("queued", queue = queue.name());
         let made = run_in_frame(&mut ctx, &view, || {
+            let _enter = span.enter();
             catch_unwind(AssertUnwindSafe(|| func(args)))
         });
         let res = match made {
@@ -339,6 +430,7 @@ where
                         return Poll::Ready(Ok(None));
                     };
                     run_in_frame(&mut ctx, &view, || {
+                        let _enter = span.enter();
                         match catch_unwind(AssertUnwindSafe(|| f.poll(cx))) {
                             Ok(Poll::Pending) => Poll::Pending,
                             Ok(Poll::Ready(r)) => Poll::Ready(Ok(r.__error())),
@@ -350,6 +442,7 @@ where
             }
         };
         queue.log(res);
+        queue.finished_one();
     }
     // Closed: what is left never runs.
     for (_, counted) in lock(&queue.items).drain(..) {
@@ -360,12 +453,17 @@ where
 }
 
 impl Caller {
-    fn queue_for<A, F>(&self, make: impl FnOnce() -> Kind<F>) -> Result<Arc<Queue<A, F>>, Error>
+    fn queue_for<A, F>(
+        &self,
+        key: TypeId,
+        name: Cow<'static, str>,
+        function: Option<&'static str>,
+        make: impl FnOnce() -> Kind<F>,
+    ) -> Result<Arc<Queue<A, F>>, Error>
     where
         A: Send + 'static,
         F: Send + Sync + 'static,
     {
-        let key = TypeId::of::<F>();
         let mut map = lock(&self.inner.queues);
         // Checked under the map's lock (regression: checked before it, a queue made while
         // the caller stopped was inserted after `stop` had closed every queue, and stayed
@@ -383,10 +481,7 @@ impl Caller {
                 .downcast::<Queue<A, F>>()
                 .map_err(|_| Error::invalid("a queue keyed by this function has other arguments"));
         }
-        let shared = Shared::<()>::new(Metadata::new(
-            std::any::type_name::<F>().into(),
-            Some((self.id(), self.name().into())),
-        ));
+        let shared = Shared::<()>::new(Metadata::new(name, Some((self.id(), self.name().into()))));
         let pending = Pending::from_shared(shared);
         // A queue outlives the scope it was first used in: its context holds managers
         // only, never groups.
@@ -402,6 +497,10 @@ impl Caller {
             gate: Mutex::new(Gate::default()),
             pending,
             ctx: Mutex::new(ctx),
+            sent: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            flushes: Mutex::new(Vec::new()),
+            function,
         });
         map.insert(key, q.clone());
         drop(map);
@@ -459,7 +558,9 @@ impl Caller {
         A: Send + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(|| Kind::Sync(func))?;
+        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
+            Kind::Sync(func)
+        })?;
         self.push_item(Box::new(SyncItem(QueueItem { queue, args })))
     }
 
@@ -483,7 +584,48 @@ impl Caller {
         Fut: Future<Output = R> + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(|| Kind::Async(func))?;
+        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
+            Kind::Async(func)
+        })?;
+        self.push_item(Box::new(AsyncItem(QueueItem { queue, args })))
+    }
+
+    /// [`queue_call`](Self::queue_call) for the queue keyed by `key`, named `name`, and
+    /// found by `queue_get(&f)` for the function whose path is `function` (`#[queued]`:
+    /// the key is the function's body, a closure that only the macro can name).
+    pub(crate) fn queue_call_as<F, A, R>(
+        &self,
+        key: TypeId,
+        name: Cow<'static, str>,
+        function: Option<&'static str>,
+        func: F,
+        args: A,
+    ) -> Result<(), Error>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: QueueResult,
+    {
+        let queue = self.queue_for(key, name, function, || Kind::Sync(func))?;
+        self.push_item(Box::new(SyncItem(QueueItem { queue, args })))
+    }
+
+    /// [`queue_call_async`](Self::queue_call_async) for the queue keyed by `key`.
+    pub(crate) fn queue_call_async_as<F, A, Fut, R>(
+        &self,
+        key: TypeId,
+        name: Cow<'static, str>,
+        function: Option<&'static str>,
+        func: F,
+        args: A,
+    ) -> Result<(), Error>
+    where
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        A: Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: QueueResult,
+    {
+        let queue = self.queue_for(key, name, function, || Kind::Async(func))?;
         self.push_item(Box::new(AsyncItem(QueueItem { queue, args })))
     }
 
@@ -496,7 +638,9 @@ impl Caller {
             })
     }
 
-    /// The pending inside which `func`'s queue runs, if the queue exists.
+    /// The pending inside which `func`'s queue runs, if the queue exists. For a
+    /// `#[caller::queued]` function, pass the function itself (on the caller that runs it:
+    /// `caller::queue_caller()` by default).
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -508,14 +652,26 @@ impl Caller {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn queue_get<F: 'static>(&self, func: &F) -> Option<AnyPending> {
+        self.find_queue(func).map(|(_, q)| q.view())
+    }
+
+    /// `func`'s queue and its key: keyed by `func`'s type (`queue_call`), or by the body of
+    /// the `#[queued]` function `func` (found by the function's path).
+    fn find_queue<F: 'static>(&self, func: &F) -> Option<(TypeId, Arc<dyn AnyQueue>)> {
         let _ = func;
-        lock(&self.inner.queues)
-            .get(&TypeId::of::<F>())
-            .map(|q| q.view())
+        let queues = lock(&self.inner.queues);
+        if let Some(q) = queues.get(&TypeId::of::<F>()) {
+            return Some((TypeId::of::<F>(), q.clone()));
+        }
+        let path = std::any::type_name::<F>();
+        queues
+            .iter()
+            .find(|(_, q)| q.function() == Some(path))
+            .map(|(k, q)| (*k, q.clone()))
     }
 
     /// Close `func`'s queue: calls not yet started never run, and its pending is done.
-    /// Returns whether a queue was open.
+    /// Returns whether a queue was open. `func` may be a `#[caller::queued]` function.
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -528,8 +684,9 @@ impl Caller {
     /// # c.stop(true); Ok(()) }
     /// ```
     pub fn queue_close<F: 'static>(&self, func: &F) -> bool {
-        let _ = func;
-        let q = lock(&self.inner.queues).remove(&TypeId::of::<F>());
+        let q = self
+            .find_queue(func)
+            .and_then(|(key, _)| lock(&self.inner.queues).remove(&key));
         match q {
             Some(q) => {
                 q.close(None);
@@ -537,6 +694,46 @@ impl Caller {
             }
             None => false,
         }
+    }
+
+    /// A pending that is done once every call sent to `func`'s queue before this flush has
+    /// run (or failed, or panicked: the queue logs those and goes on). Done at once if
+    /// there is no such queue; cancelled if the queue is closed first, or the caller stops.
+    /// For a `#[caller::queued]` function, pass the function itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread("doc-queue-flush")?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// async fn store((log, n): (Arc<Mutex<Vec<u32>>>, u32)) {
+    ///     tokio::task::yield_now().await;
+    ///     log.lock().unwrap().push(n);
+    /// }
+    /// for n in 0..3 {
+    ///     c.queue_call_async(store, (log.clone(), n))?;
+    /// }
+    /// c.queue_flush(&store).wait_sync(None)?;
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn queue_flush<F: 'static>(&self, func: &F) -> Pending<()> {
+        let done = Pending::from_shared(Shared::new(Metadata::new(
+            format!("flush of {}", type_name::<F>()).into(),
+            Some((self.id(), self.name().into())),
+        )));
+        match self.find_queue(func).map(|(_, q)| q) {
+            None => {
+                done.set_result(());
+            }
+            Some(queue) => {
+                let flush = queue.flush(done.resolver());
+                if let Err(Msg::Run(r)) = self.inner.inbox.push(Msg::Run(flush)) {
+                    r.refuse(&format!("caller '{}' stopped", self.name()));
+                }
+            }
+        }
+        done
     }
 
     /// Close every queue because the caller stops.
@@ -570,6 +767,12 @@ pub fn queue_caller() -> Result<Caller, Error> {
         .spawn()?;
     *slot = Some(c.clone());
     Ok(c)
+}
+
+/// The name of a function type as the user wrote it: `crate::module::function` for a
+/// function item (closure types keep their `{{closure}}` marker).
+fn type_name<F>() -> Cow<'static, str> {
+    Cow::Borrowed(std::any::type_name::<F>())
 }
 
 impl<A, F> fmt::Debug for Queue<A, F> {

@@ -114,6 +114,13 @@ impl CallerState {
     }
 }
 
+/// The top-level callers found or made by name (see `Caller::top_level`), so that a name is
+/// not looked up in the whole registry at every call.
+fn top_level_names() -> &'static Mutex<HashMap<String, Caller>> {
+    static NAMES: OnceLock<Mutex<HashMap<String, Caller>>> = OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
 /// Options for scheduling one call with [`Caller::schedule_call`].
 ///
 /// ```
@@ -269,6 +276,46 @@ impl CallerBuilder {
         Ok(caller)
     }
 
+    /// [`spawn`](Self::spawn) a caller whose thread owns the value `init` builds there:
+    /// see [`Caller::new_thread_with`]. Returns once `init` has run; if it panicked, the
+    /// caller is stopped and the error says why.
+    pub fn spawn_with<S: 'static>(
+        self,
+        init: impl FnOnce() -> S + Send + 'static,
+    ) -> Result<Caller, Error> {
+        self.try_spawn_with(move || Ok::<S, std::convert::Infallible>(init()))
+    }
+
+    /// [`spawn_with`](Self::spawn_with) for an `init` that can fail: its `Err(e)` comes
+    /// back as `Error::Failed(e)` (look at it with `Error::downcast_ref`), and the caller
+    /// is stopped.
+    pub fn try_spawn_with<S, E>(
+        self,
+        init: impl FnOnce() -> Result<S, E> + Send + 'static,
+    ) -> Result<Caller, Error>
+    where
+        S: 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        let caller = self.spawn()?;
+        let options = CallOptions::new()
+            .name("new_thread_with")
+            .trackers(Trackers::NONE)
+            .context(Context::empty());
+        // The first call of the new caller: nothing can run before the state exists.
+        let mut made = caller.schedule_call(
+            crate::job::try_sync(move || init().map(crate::state::install)),
+            options,
+        );
+        match made.wait_sync(None) {
+            Ok(()) => Ok(caller),
+            Err(err) => {
+                caller.stop(true);
+                Err(err)
+            }
+        }
+    }
+
     /// Run `fut` with the current thread as a caller, for the life of the future (the
     /// seed's async context, and what `#[caller::main]` expands to). The caller is
     /// protected while `fut` runs; when `fut` ends, the caller stops (children first,
@@ -292,8 +339,75 @@ impl CallerBuilder {
                 "block_on runs a tokio loop; a host caller is driven by CallerBuilder::host",
             ));
         }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            if let Some(existing) = Caller::current() {
+                return Err(Error::invalid(format!(
+                    "block_on was called inside caller '{}': one caller per thread (schedule \
+                     the work with call_soon, or await it where you are)",
+                    existing.name()
+                )));
+            }
+            return Err(Error::invalid(
+                "block_on was called inside a tokio runtime, which cannot block its thread: \
+                 use `Caller::builder().run_here(fut).await` to make this thread a caller for \
+                 the life of `fut` without leaving the runtime",
+            ));
+        }
         let caller = self.register_here()?;
         scheduler::run_here(caller, fut)
+    }
+
+    /// Make the current thread a caller for the life of `fut`, inside the tokio runtime
+    /// that already runs here: for programs that start with `#[tokio::main]` (either
+    /// flavor), a `LocalSet`, or any task that is polled on one thread. The caller's loop
+    /// runs inside the returned future, beside `fut`, so the runtime keeps its thread and
+    /// its other tasks; calls sent to this caller run when the future is polled. Await it
+    /// where it was made (it is not `Send`).
+    ///
+    /// As with [`block_on`](Self::block_on), the caller is protected while `fut` runs and
+    /// stops when `fut` ends (children first, unfinished calls cancelled); on the main
+    /// thread it is [`Caller::main_thread`]. Dropping the returned future stops it too.
+    /// Tasks that `fut` spawns with `tokio::task::spawn_local` join the caller's own
+    /// `LocalSet` and end with it. A synchronous wait, on this thread, for a call on this
+    /// caller is `Err(WouldDeadlock)` even from another task of the runtime: the caller only
+    /// runs when its future is polled.
+    ///
+    /// Errors: no tokio runtime runs here (use `block_on`); this thread already runs a
+    /// caller; the backend is `Host`; the caller was force-stopped before `fut` finished.
+    ///
+    /// ```
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() -> Result<(), caller::Error> {
+    ///     let answer = caller::Caller::builder()
+    ///         .name("app")
+    ///         .run_here(async {
+    ///             let app = caller::Caller::current().expect("this thread is a caller now");
+    ///             // A worker thread calls back into this thread's caller.
+    ///             let back = app.clone();
+    ///             caller::to_thread(move || back.call_soon(|| 21 * 2))
+    ///                 .await?
+    ///                 .await
+    ///         })
+    ///         .await??;
+    ///     assert_eq!(answer, 42);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn run_here<F: Future>(self, fut: F) -> Result<F::Output, Error> {
+        if self.backend == Backend::Host {
+            return Err(Error::invalid(
+                "run_here runs the caller on the tokio runtime of this thread; a host caller \
+                 is driven by CallerBuilder::host",
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::invalid(
+                "run_here needs the tokio runtime that polls it (#[tokio::main], a LocalSet): \
+                 outside one, use `Caller::builder().block_on(fut)`",
+            ));
+        }
+        let caller = self.register_here()?;
+        scheduler::run_inside(caller, fut).await
     }
 
     /// Make the current thread — one that its host owns, such as a GUI or game loop — a
@@ -319,7 +433,9 @@ impl CallerBuilder {
     /// named after the thread unless a name was given; the main thread's caller is
     /// [`Caller::main_thread`].
     fn register_here(self) -> Result<Caller, Error> {
-        if let Some(existing) = Caller::current() {
+        // `registry::get`: a caller entered with `run_here` is `current` only while its
+        // future is polled, but it owns the thread for its whole life.
+        if let Some(existing) = Caller::current().or_else(|| registry::get(CallerId::current())) {
             return Err(Error::invalid(format!(
                 "this thread already runs caller '{}': one caller per thread",
                 existing.name()
@@ -445,6 +561,63 @@ impl Caller {
         Caller::builder().name(name).spawn()
     }
 
+    /// A caller on a new thread that owns a value only that thread touches: `init` runs
+    /// there, first, and what it returns lives there until the caller stops (it is dropped
+    /// on that thread, before [`stopped`](Self::stopped) is done). It need not be `Send`
+    /// or `Sync`: a database connection, an interpreter, a `Rc` graph. Calls reach it with
+    /// [`call_with`](Self::call_with) / [`call_with_async`](Self::call_with_async), the
+    /// [`state`](crate::state) jobs, or `#[caller::on_thread(caller = .., state = db)]`;
+    /// they take turns, in the order they start.
+    ///
+    /// Returns once `init` has run (it blocks the calling thread meanwhile). If `init`
+    /// panics, the caller is stopped and the error says why; for an `init` that returns a
+    /// `Result`, use [`try_new_thread_with`](Self::try_new_thread_with).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// # fn main() -> Result<(), caller::Error> {
+    /// // `Rc<RefCell<..>>` is neither `Send` nor `Sync`: it stays on the "graph" thread.
+    /// let graph = caller::Caller::new_thread_with("doc-graph", || Rc::new(RefCell::new(vec![0u32])))?;
+    /// let from_elsewhere = std::thread::spawn({
+    ///     let graph = graph.clone();
+    ///     move || graph.call_with(|g: &mut Rc<RefCell<Vec<u32>>>| g.borrow_mut().push(1))
+    /// });
+    /// from_elsewhere.join().unwrap().wait_sync(None)?;
+    /// let mut len = graph.call_with(|g: &mut Rc<RefCell<Vec<u32>>>| g.borrow().len());
+    /// assert_eq!(len.wait_sync(None)?, 2);
+    /// # graph.stop(true); Ok(()) }
+    /// ```
+    pub fn new_thread_with<S: 'static>(
+        name: impl Into<String>,
+        init: impl FnOnce() -> S + Send + 'static,
+    ) -> Result<Caller, Error> {
+        Caller::builder().name(name).spawn_with(init)
+    }
+
+    /// [`new_thread_with`](Self::new_thread_with) for an `init` that can fail, such as
+    /// opening a connection: `Err(e)` comes back as `Error::Failed(e)` and the caller is
+    /// stopped.
+    ///
+    /// ```
+    /// # fn main() {
+    /// let err = caller::Caller::try_new_thread_with("doc-try-init", || "x".parse::<u32>())
+    ///     .unwrap_err();
+    /// assert!(err.is_failure());
+    /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+    /// # }
+    /// ```
+    pub fn try_new_thread_with<S, E>(
+        name: impl Into<String>,
+        init: impl FnOnce() -> Result<S, E> + Send + 'static,
+    ) -> Result<Caller, Error>
+    where
+        S: 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        Caller::builder().name(name).try_spawn_with(init)
+    }
+
     fn new_inner(id: CallerId, name: String, opts: &CallerBuilder, is_main: bool) -> Caller {
         let event = || Pending::<()>::new().resolver();
         Caller {
@@ -487,6 +660,53 @@ impl Caller {
     /// The id of the current thread's caller (the seed's `id_current`).
     pub fn id_current() -> CallerId {
         CallerId::current()
+    }
+
+    /// The running top-level caller named `name` (no parent, not a pooled worker), or a new
+    /// one on its own thread: what `#[on_thread(name = "..")]` uses when there is no
+    /// current or main-thread caller to hang a child from.
+    pub(crate) fn top_level(name: &str) -> Result<Caller, Error> {
+        // One lookup-or-create at a time, so two threads asking for the same new name
+        // share one caller.
+        let mut known = lock(top_level_names());
+        if let Some(c) = Caller::known_top_level(&known, name) {
+            return Ok(c);
+        }
+        let c = match Caller::scan_top_level(name) {
+            Some(c) => c,
+            None => Caller::builder().name(name).spawn()?,
+        };
+        known.insert(name.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// The running top-level caller named `name`, if any (see [`top_level`](Self::top_level)).
+    pub(crate) fn existing_top_level(name: &str) -> Option<Caller> {
+        let mut known = lock(top_level_names());
+        if let Some(c) = Caller::known_top_level(&known, name) {
+            return Some(c);
+        }
+        let c = Caller::scan_top_level(name)?;
+        known.insert(name.to_owned(), c.clone());
+        Some(c)
+    }
+
+    /// The remembered top-level caller of that name, if it still runs.
+    fn known_top_level(known: &HashMap<String, Caller>, name: &str) -> Option<Caller> {
+        known
+            .get(name)
+            .filter(|c| c.state() <= CallerState::Running)
+            .cloned()
+    }
+
+    /// Search the registry (a caller made with `Caller::new_thread(name)` counts).
+    fn scan_top_level(name: &str) -> Option<Caller> {
+        registry::all().into_iter().find(|c| {
+            c.name() == name
+                && c.inner.parent.is_none()
+                && !c.is_pooled()
+                && c.state() <= CallerState::Running
+        })
     }
 
     /// The caller with this id, if it exists and has not stopped.
@@ -852,6 +1072,55 @@ impl Caller {
         Fut::Output: Send + 'static,
     {
         self.schedule_job(crate::job::future(f), CallOptions::default())
+    }
+
+    /// Run `f` on this caller's thread with `&mut` access to the state the thread owns
+    /// (see [`new_thread_with`](Self::new_thread_with)). Short for
+    /// `call_soon(state::with_state(f))`. If this caller holds no `S`, the pending fails
+    /// with `Error::Invalid`, saying what it holds.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let counter = caller::Caller::new_thread_with("doc-call-with", || 0u64)?;
+    /// for _ in 0..3 {
+    ///     let _ = counter.call_with(|n: &mut u64| *n += 1); // fire and forget
+    /// }
+    /// assert_eq!(counter.call_with(|n: &mut u64| *n).wait_sync(None)?, 3);
+    /// # counter.stop(true); Ok(()) }
+    /// ```
+    pub fn call_with<S, T, F>(&self, f: F) -> Pending<T>
+    where
+        S: 'static,
+        T: Send + JobValue + 'static,
+        F: FnOnce(&mut S) -> T + Send + 'static,
+    {
+        self.call_soon(crate::state::with_state(f))
+    }
+
+    /// [`call_with`](Self::call_with) for an async function: it holds `&mut S` until its
+    /// future ends (other state calls wait their turn; the caller's other calls go on).
+    /// Short for `call_soon(state::with_state_async(f))`.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// # fn main() -> Result<(), caller::Error> {
+    /// let c = caller::Caller::new_thread_with("doc-call-with-async", || Rc::new(String::new()))?;
+    /// let p = c.call_with_async(async |s: &mut Rc<String>| {
+    ///     tokio::task::yield_now().await;
+    ///     Rc::make_mut(s).push_str("hi");
+    ///     s.len()
+    /// });
+    /// assert_eq!(futures::executor::block_on(p)?, 2);
+    /// # c.stop(true); Ok(()) }
+    /// ```
+    pub fn call_with_async<S, T, F>(&self, f: F) -> Pending<T>
+    where
+        S: 'static,
+        T: Send + 'static,
+        F: AsyncFnOnce(&mut S) -> T + Send + 'static,
+    {
+        // The value is the async function's output, never an unpolled future.
+        self.schedule_job(crate::state::with_state_async(f), CallOptions::default())
     }
 
     /// Run `job` on this caller's thread no sooner than `delay` from now. Cancelling it

@@ -417,6 +417,8 @@ pub(super) fn run_thread(caller: Caller) {
     mark_started(&caller);
     block_on_watched(&rt, &local, &wake, scheduler(caller.clone()));
     shutdown(&caller, local, &rt);
+    // The thread's state (`new_thread_with`) goes with its calls, before `stopped`.
+    crate::state::clear();
     drop(rt);
     set_loop(prev);
     finish(&caller);
@@ -457,6 +459,109 @@ pub(super) fn run_here<F: Future>(caller: Caller, fut: F) -> Result<F::Output, E
     set_loop(prev);
     finish(&caller);
     out
+}
+
+/// The body of a caller entered on the current thread *inside* a tokio runtime that
+/// something else drives (`CallerBuilder::run_here`): the caller's `LocalSet` and loop run
+/// inside this future, beside `fut`, and the thread is marked as the caller's only while
+/// this future is polled (other tasks of the runtime share the thread between polls).
+/// Dropping the future stops the caller like its end does.
+pub(super) async fn run_inside<F: Future>(caller: Caller, fut: F) -> Result<F::Output, Error> {
+    let mut here = Here {
+        caller: caller.clone(),
+        local: Some(tokio::task::LocalSet::new()),
+        prev_owner: crate::context::set_owner(Some(caller.id())),
+    };
+    let id = caller.id();
+    let wake = LoopWake::new();
+    let local = here.local.as_ref().expect("set above");
+    {
+        let _on = OnLoop::enter(id);
+        crate::job::unstarted_reset();
+        mark_started(&caller);
+    }
+    let mut sched = std::pin::pin!(scheduler(caller.clone()));
+    let out = OnLoop::wrap(
+        id,
+        Watched {
+            fut: Box::pin(local.run_until(async {
+                let fut = std::pin::pin!(fut);
+                match Beside::new(fut, sched.as_mut(), &wake).await {
+                    futures::future::Either::Left(out) => Ok(out),
+                    futures::future::Either::Right(()) => Err(Error::CallerStopped {
+                        caller: caller.name().to_owned(),
+                    }),
+                }
+            })),
+            wake: wake.clone(),
+            waker: Waker::from(wake.clone()),
+            seen: None,
+        },
+    )
+    .await;
+    caller.stop(true);
+    // Let the loop finish its stop sequence (children first).
+    OnLoop::wrap(id, local.run_until(sched)).await;
+    here.finish();
+    out
+}
+
+/// Ends a caller run by [`run_inside`]: on its end, or when its future is dropped first.
+struct Here {
+    caller: Caller,
+    local: Option<tokio::task::LocalSet>,
+    prev_owner: Option<crate::caller::CallerId>,
+}
+
+impl Here {
+    fn finish(&mut self) {
+        let Some(local) = self.local.take() else {
+            return;
+        };
+        let _on = OnLoop::enter(self.caller.id());
+        // Dropped before its end: stop the caller and its children here.
+        if self.caller.state() < CallerState::Stopping {
+            self.caller.stop(true);
+        }
+        for child in self.caller.children() {
+            child.stop(true);
+        }
+        refuse_leftovers(&self.caller);
+        // Running calls are dropped here, on the caller's own thread.
+        drop(local);
+        crate::context::set_owner(self.prev_owner);
+        finish(&self.caller);
+    }
+}
+
+impl Drop for Here {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Marks this thread as running caller `id`'s loop while a poll lasts.
+struct OnLoop(Option<crate::caller::CallerId>);
+
+impl OnLoop {
+    fn enter(id: crate::caller::CallerId) -> OnLoop {
+        OnLoop(set_loop(Some(id)))
+    }
+
+    async fn wrap<F: Future>(id: crate::caller::CallerId, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            let _on = OnLoop::enter(id);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+}
+
+impl Drop for OnLoop {
+    fn drop(&mut self) {
+        set_loop(self.0);
+    }
 }
 
 /// Polls two futures side by side until one finishes, each only when its own waker fired

@@ -275,6 +275,32 @@ pub(crate) struct GroupInner {
 /// Made with [`Caller::create_pending_group`], [`PendingGroup::builder`] or the
 /// `pending_group!` macro, entered once with [`run`](Self::run).
 ///
+/// # Work spawned outside `caller`
+/// Calls made through `caller` inside the body join the group on any thread, and so do
+/// the calls they make. Work you spawn yourself starts with an empty context: carry it
+/// with [`Context::current`](crate::Context::current), then
+/// `tokio::spawn(ctx.scope(fut))` for a future or `std::thread::spawn(ctx.wrap(f))` (or
+/// rayon, `spawn_blocking`, any pool) for a closure. The calls that work makes then join
+/// the group; the spawned task or thread itself does not (the group neither waits for it
+/// nor aborts it), so run work that must be waited for as a call (`to_thread`).
+///
+/// ```
+/// use caller::{Context, GroupMode, PendingGroup};
+/// let group = PendingGroup::new(GroupMode::CancelAndRaise);
+/// let g = group.clone();
+/// let out = futures::executor::block_on(group.run(async {
+///     let call = std::thread::spawn(Context::current().wrap(|| {
+///         caller::to_thread_async(std::future::pending::<()>)
+///     }))
+///     .join()
+///     .unwrap();
+///     assert_eq!(g.members(), vec![call.any()]); // the thread's call is a member
+///     g.cancel("stop");
+///     call.await
+/// }));
+/// assert!(out.unwrap_err().is_cancelled());
+/// ```
+///
 /// # Cancellation
 /// - [`cancel`](Self::cancel) from any thread: the body is dropped at its next
 ///   suspension point, every member is cancelled, and the exit waits at most
