@@ -10,11 +10,11 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
+use caller::{job, Backend, Caller, HostLoop};
 use calloop::channel::{channel, Event};
 use calloop::ping::make_ping;
 use calloop::timer::{TimeoutAction, Timer};
 use calloop::EventLoop;
-use caller::{job, Backend, Caller, HostLoop};
 
 thread_local! {
     /// What ran on this thread, and where: thread-confined, like a GUI's widgets.

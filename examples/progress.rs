@@ -150,7 +150,9 @@ fn main() {
         Ok(None) => println!("the group ended quietly before the end"),
         Err(Error::Group(g)) => println!(
             "stopped at the first error: {}",
-            g.failures.first().map_or(String::new(), ToString::to_string)
+            g.failures
+                .first()
+                .map_or(String::new(), ToString::to_string)
         ),
         Err(e) => println!("stopped: {e}"),
     }

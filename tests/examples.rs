@@ -127,7 +127,7 @@ fn run(name: &str, args: &[&str]) -> Output {
 /// The number in `line` right before `word` (e.g. "12 hashed" -> 12).
 fn number_before(out: &Output, word: &str) -> usize {
     out.stdout
-        .split(|c: char| c == '\n' || c == ',')
+        .split(['\n', ','])
         .find_map(|part| {
             let part = part.trim();
             part.strip_suffix(word)
@@ -179,7 +179,10 @@ fn event_loop_runs_every_call_on_the_loops_thread() {
     let notes = out.stdout.lines().filter(|l| l.starts_with('[')).count();
     assert_eq!(notes, 8, "eight calls ran:\n{}", out.stdout);
     assert!(
-        out.stdout.lines().filter(|l| l.starts_with('[')).all(|l| l.starts_with("[main]")),
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .all(|l| l.starts_with("[main]")),
         "every call ran on the loop's thread, main:\n{}",
         out.stdout
     );
@@ -221,7 +224,11 @@ fn progress_stops_cleanly_on_ctrl_c() {
         .expect("run kill");
     assert!(killed.success(), "kill -INT failed");
     let out = finish("progress", child, lines, stderr, first + "\n");
-    assert!(out.success, "a clean stop exits with success:\n{}", out.stderr);
+    assert!(
+        out.success,
+        "a clean stop exits with success:\n{}",
+        out.stderr
+    );
     out.has("stopped: cancelled: interrupted by Ctrl-C");
     assert!(number_before(&out, "never scheduled") > 0);
 }
