@@ -132,12 +132,15 @@ fn main() {
         let mut done = caller::as_completed(items).max_concurrent(MAX_CONCURRENT);
         let mut digest = 0u64;
         while let Some(item) = done.next().await {
-            // A failed item has already cancelled the group (callbacks run before this
-            // wake-up); the group drops this body at its next await.
-            if let Ok(h) = item.await {
-                digest ^= h;
-                hashed += 1;
-                bar.inc(1);
+            match item.await {
+                Ok(h) => {
+                    digest ^= h;
+                    hashed += 1;
+                    bar.inc(1);
+                }
+                // The first failure (or Ctrl-C) has already cancelled the group, and so
+                // every item in flight (callbacks run before this wake-up): stop pulling.
+                Err(_) => break,
             }
         }
         digest

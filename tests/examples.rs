@@ -145,7 +145,8 @@ fn tour_prints_each_step() {
         .has("to_thread counted 2262 primes below 20000")
         .has("slow call: cancelled: closing time")
         .has("cancelled: true")
-        .has("group: 1 member(s) of the group failed\n  - failed: invalid digit found in string");
+        .has("group: 1 member of the group failed\n  - '")
+        .has("): invalid digit found in string");
 }
 
 #[test]
@@ -200,7 +201,8 @@ fn progress_hashes_every_item_with_bounded_concurrency() {
 #[test]
 fn progress_stops_at_the_first_error() {
     let out = run("progress", &["--fail-at", "1234"]);
-    out.has("stopped at the first error: failed: item 1234 is corrupt");
+    out.has("stopped at the first error: 'hash item 1234' (#")
+        .has("): item 1234 is corrupt");
     assert!(number_before(&out, "hashed") < 3000);
     assert!(
         number_before(&out, "never scheduled") > 0,
@@ -250,7 +252,7 @@ fn shutdown_cancels_what_is_left_and_reports_it() {
         .has("(client idle)")
         .has("sleep 60000 ms for 127.0.0.1:")
         .has("server: 1 connection(s) failed:")
-        .has("failed: unknown request \"frobnicate\"")
+        .has(") client=bad: unknown request \"frobnicate\"")
         .has("server: ended cancelled: the server is shutting down")
         .has("slow client got [\"hello slow\", \"<closed by the server>\"]")
         .has("idle client got [\"hello idle\", \"<closed by the server>\"]");
