@@ -147,7 +147,7 @@ fn client(addr: SocketAddr, requests: &[&str], then_wait: bool) -> io::Result<Ve
 
 /// Wait for a client thread without blocking this caller's thread, which serves the
 /// connections: the blocking `join` runs on a pooled worker.
-async fn joined<T: Send + 'static>(client: std::thread::JoinHandle<T>) -> T {
+async fn joined<T: Send + Unpin + 'static>(client: std::thread::JoinHandle<T>) -> T {
     caller::to_thread(move || client.join().expect("client thread"))
         .await
         .expect("the join ran")
