@@ -42,6 +42,21 @@ fn a_timed_out_sync_wait_cancels_unless_protected() {
 }
 
 #[test]
+fn a_timed_out_sync_wait_says_how_long_it_waited() {
+    let c = Caller::new_thread("timed-out-message").unwrap();
+    let mut p = forever(&c);
+    let err = p.wait_sync(Some(Duration::from_millis(10))).unwrap_err();
+    assert_eq!(err.to_string(), "timed out after 10ms");
+    support::done(&p, "the timed-out pending");
+    assert_eq!(
+        p.error().unwrap().cancel_message(),
+        Some("a synchronous wait timed out after 10ms"),
+        "the message names the duration, not an Option"
+    );
+    c.stop(true);
+}
+
+#[test]
 fn a_timed_out_await_cancels_unless_protected() {
     let c = Caller::new_thread("await-timeout").unwrap();
     let mut p = forever(&c);

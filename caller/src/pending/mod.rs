@@ -1271,8 +1271,10 @@ impl<T: Send + 'static> Pending<T> {
             Ok(()) => self.shared.take().expect("done"),
             Err(e) => {
                 if e.is_timeout() && !self.protected {
+                    // Only a wait with a timeout times out.
+                    let after = timeout.unwrap_or_default();
                     self.any
-                        .cancel(format!("a synchronous wait timed out after {timeout:?}"));
+                        .cancel(format!("a synchronous wait timed out after {after:?}"));
                 }
                 Err(e)
             }
