@@ -515,3 +515,82 @@ fn stop_with_ten_thousand_queued_and_a_hundred_running_finishes_every_one() {
         "the caller left the registry"
     );
 }
+
+/// The text of every ERROR event logged in this process once [`capture_errors`] ran.
+static ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Install (once) a global `tracing` subscriber that keeps every ERROR event's fields.
+fn capture_errors() {
+    struct Capture;
+    struct Fields(String);
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+            *meta.level() == tracing::Level::ERROR
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            ERRORS.lock().unwrap().push(fields.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::subscriber::set_global_default(Capture).unwrap());
+}
+
+fn logged(what: &str, needle: &str) {
+    support::eventually(what, || {
+        ERRORS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("panicked in Drop") && e.contains(needle))
+    });
+}
+
+#[test]
+fn every_caught_drop_panic_is_logged() {
+    capture_errors();
+    let c = Caller::new_thread("fault-logged").unwrap();
+    drop(c.call_soon(|| PanicOnDrop("logged: detached value")));
+    logged(
+        "the detached value's panic being logged",
+        "logged: detached value",
+    );
+    let (started_tx, started_rx) = mpsc::channel();
+    let running = c.call_soon_async(move || async move {
+        let _g = PanicOnDrop("logged: cancelled future");
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the async call starting");
+    running.cancel("cancelled by the test");
+    support::done(&running, "the cancelled call");
+    logged(
+        "the cancelled future's panic being logged",
+        "logged: cancelled future",
+    );
+    let (occupied, go) = occupy(&c);
+    let g = PanicOnDrop("logged: refused closure");
+    let refused = c.call_soon(move || drop(g));
+    c.stop(true);
+    support::done(&refused, "the refused call");
+    logged(
+        "the refused closure's panic being logged",
+        "logged: refused closure",
+    );
+    go.send(()).unwrap();
+    support::done(&occupied, "the occupying call");
+}
