@@ -488,6 +488,13 @@ fn stop_with_ten_thousand_queued_and_a_hundred_running_finishes_every_one() {
             _ => c.call_soon(job::try_sync(move || Ok::<_, Error>(i))).any(),
         })
         .collect();
+    // Queued calls and direct calls behind them: refused, never run.
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..500 {
+        c.queue_call(count_run, ran.clone()).unwrap();
+        let ran = ran.clone();
+        c.call_direct(move || count_run(ran)).unwrap();
+    }
     // Stopped from another thread while the caller is busy.
     let stopper = {
         let c = c.clone();
@@ -504,6 +511,7 @@ fn stop_with_ten_thousand_queued_and_a_hundred_running_finishes_every_one() {
         );
     }
     support::done(&occupied, "the occupying call");
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "a refused call ran");
     for _ in 0..100 {
         let (thread, done) = recv(&seen_rx, "a running future being dropped");
         assert_eq!(thread, caller_thread, "a future was dropped off its thread");
@@ -514,4 +522,155 @@ fn stop_with_ten_thousand_queued_and_a_hundred_running_finishes_every_one() {
         Caller::get_existing(c.id()).is_none(),
         "the caller left the registry"
     );
+}
+
+fn count_run(ran: Arc<AtomicUsize>) {
+    ran.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn dropping_a_host_loop_with_ten_thousand_queued_and_a_hundred_running_finishes_every_one() {
+    let (woken_tx, woken) = mpsc::channel();
+    let host = Caller::builder()
+        .name("fault-busy-host")
+        .backend(Backend::Host)
+        .host(move || {
+            let _ = woken_tx.send(());
+        })
+        .unwrap();
+    let c = host.caller().clone();
+    let started = Arc::new(AtomicUsize::new(0));
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let running: Vec<AnyPending> = (0..100)
+        .map(|_| {
+            let (started, seen) = (started.clone(), seen_tx.clone());
+            c.call_soon_async(move || async move {
+                let _probe = DropProbe {
+                    me: Caller::current_pending().unwrap(),
+                    seen,
+                };
+                started.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            })
+            .any()
+        })
+        .collect();
+    drop(seen_tx);
+    let start = std::time::Instant::now();
+    while started.load(Ordering::SeqCst) < 100 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "a hundred async calls did not start"
+        );
+        if host.pump() == 0 {
+            let _ = woken.recv_timeout(Duration::from_millis(20));
+        }
+    }
+    // A host caller runs nothing between pumps: these stay queued.
+    let queued: Vec<AnyPending> = (0..10_000u32)
+        .map(|i| match i % 3 {
+            0 => c.call_soon(move || i).any(),
+            1 => c.call_soon_async(move || async move { i }).any(),
+            _ => c.call_later(Duration::from_millis(1), move || i).any(),
+        })
+        .collect();
+    drop(host);
+    assert_eq!(c.state(), CallerState::Stopped);
+    for p in queued.iter().chain(&running) {
+        assert!(p.done(), "a pending of the stopped host caller is not done");
+        let err = p.error().unwrap();
+        assert!(
+            err.cancel_message()
+                .is_some_and(|m| m.contains("caller 'fault-busy-host' stopped")),
+            "{err}"
+        );
+    }
+    for _ in 0..100 {
+        let (thread, done) = recv(&seen_rx, "a running future being dropped");
+        assert_eq!(
+            thread,
+            std::thread::current().id(),
+            "a future was dropped off its thread"
+        );
+        assert!(!done, "a pending was done before its future was dropped");
+    }
+}
+
+/// The text of every ERROR event logged in this process once [`capture_errors`] ran.
+static ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Install (once) a global `tracing` subscriber that keeps every ERROR event's fields.
+fn capture_errors() {
+    struct Capture;
+    struct Fields(String);
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+            *meta.level() == tracing::Level::ERROR
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            ERRORS.lock().unwrap().push(fields.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::subscriber::set_global_default(Capture).unwrap());
+}
+
+fn logged(what: &str, needle: &str) {
+    support::eventually(what, || {
+        ERRORS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("panicked in Drop") && e.contains(needle))
+    });
+}
+
+#[test]
+fn every_caught_drop_panic_is_logged() {
+    capture_errors();
+    let c = Caller::new_thread("fault-logged").unwrap();
+    drop(c.call_soon(|| PanicOnDrop("logged: detached value")));
+    logged(
+        "the detached value's panic being logged",
+        "logged: detached value",
+    );
+    let (started_tx, started_rx) = mpsc::channel();
+    let running = c.call_soon_async(move || async move {
+        let _g = PanicOnDrop("logged: cancelled future");
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    recv(&started_rx, "the async call starting");
+    running.cancel("cancelled by the test");
+    support::done(&running, "the cancelled call");
+    logged(
+        "the cancelled future's panic being logged",
+        "logged: cancelled future",
+    );
+    let (occupied, go) = occupy(&c);
+    let g = PanicOnDrop("logged: refused closure");
+    let refused = c.call_soon(move || drop(g));
+    c.stop(true);
+    support::done(&refused, "the refused call");
+    logged(
+        "the refused closure's panic being logged",
+        "logged: refused closure",
+    );
+    go.send(()).unwrap();
+    support::done(&occupied, "the occupying call");
 }

@@ -450,3 +450,30 @@ fn a_callback_id_cannot_remove_the_pools_own_hook() {
     go_tx.send(()).unwrap();
     assert!(p.wait_sync(Some(LIMIT)).unwrap());
 }
+
+#[test]
+fn a_closure_cancelled_before_it_starts_is_dropped_before_done_even_with_a_canceller() {
+    let c = Caller::new_thread("cancel-unstarted-canceller").unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let blocker = c.call_soon(move || go_rx.recv_timeout(LIMIT).is_ok());
+    let guard = PanicOnDrop("the unstarted closure panics in Drop");
+    let p = c.call_soon(move || {
+        let _keep = &guard;
+    });
+    // With a canceller, a cancel leaves finishing to the producer: here, the caller.
+    p.set_canceller(|_| {});
+    assert!(p.cancel("before it starts"));
+    assert!(!p.done());
+    go_tx.send(()).unwrap();
+    support::done(&blocker, "the blocking call");
+    support::done(&p, "the cancelled call");
+    let err = p.error().unwrap();
+    assert!(err.is_cancelled(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the closure panicked while being dropped: the unstarted closure"),
+        "{err}"
+    );
+    assert_eq!(c.call_soon(|| 1).wait_sync(Some(LIMIT)).unwrap(), 1);
+    c.stop(true);
+}

@@ -320,12 +320,9 @@ where
             guest,
             ..
         } = b;
-        if !shared.try_start() {
-            // Cancelled before it started (the pending is done): the closure is dropped
-            // here, on the caller's thread, and its `Drop` may not unwind into the loop.
-            let _ = dropped(&shared, f, "closure");
+        let Some(f) = start_or_drop(&shared, f) else {
             return;
-        }
+        };
         let view = shared.view();
         let res = run_in_frame(&mut ctx, &view, || {
             let _enter = span.get().enter();
@@ -342,6 +339,19 @@ where
         let note = dropped(&b.shared, f, "closure");
         b.shared.finish_cancelled_noting(reason, note.as_deref());
     }
+}
+
+/// Claim the call of `shared` for running (`Some(f)`), or give it up: a call cancelled
+/// before it started never runs, and its closure is dropped here, on the caller's thread,
+/// before the pending is finished (when a cancel has not finished it already), so that the
+/// outcome can say if the closure's `Drop` panicked.
+fn start_or_drop<T: Send + 'static, F>(shared: &Arc<Shared<T>>, f: F) -> Option<F> {
+    if !shared.header().cancel_requested() && shared.try_start() {
+        return Some(f);
+    }
+    let note = dropped(shared, f, "closure");
+    shared.finish_cancelled_noting("", note.as_deref());
+    None
 }
 
 /// Drop `value`, user data of the call of `shared`, catching a panic of its `Drop`: the
@@ -619,12 +629,9 @@ where
         let shared = &*this.shared;
         let span = this.span.get();
         if let Some(f) = this.f.take() {
-            if !shared.try_start() {
-                // Cancelled before it started (the pending is done): drop the closure
-                // here, without letting its `Drop` unwind into the loop.
-                let _ = dropped(shared, f, "closure");
+            let Some(f) = start_or_drop(shared, f) else {
                 return Poll::Ready(());
-            }
+            };
             let made = run_in_frame(this.ctx, &shared.view(), || {
                 let _enter = span.enter();
                 let _rt = enter_guest(*this.guest);

@@ -845,7 +845,8 @@ impl AnyPending {
 
     /// Add a callback run when the pending is done: on the thread that finishes it, in the
     /// order added; at once (on this thread) if it is already done. A panicking callback
-    /// is logged and the rest still run.
+    /// is logged and the rest still run. Waits end after the callbacks, so a callback that
+    /// waits synchronously on this pending gets `Err(Error::WouldDeadlock)` at once.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -950,7 +951,8 @@ impl AnyPending {
 
     /// Wait until the pending is done, without taking its value and without cancelling it.
     /// With a timeout, the future yields `Err(Error::TimedOut)` when it expires.
-    /// Works on any executor.
+    /// Works on any executor. Awaited inside the very call this pending is for, it yields
+    /// `Err(Error::WouldDeadlock)` at once rather than wait for itself.
     ///
     /// ```
     /// let p = caller::Pending::new();
@@ -966,7 +968,8 @@ impl AnyPending {
     /// its value and without cancelling it.
     ///
     /// Returns `Err(Error::WouldDeadlock)` at once, rather than hang, when called on the
-    /// thread of the caller that must complete the pending.
+    /// thread of the caller that must complete the pending, or from one of the pending's
+    /// own done callbacks.
     ///
     /// ```
     /// use std::time::Duration;
