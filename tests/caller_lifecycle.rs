@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::{occupy, survives, PanicOnDrop};
+
 use std::sync::{mpsc, Arc, Mutex};
 
 use caller::{Backend, Caller, CallerState, Error};
@@ -225,43 +227,6 @@ fn get_returns_the_same_child_and_mismatches_are_errors() {
     ));
 }
 
-/// User data whose `Drop` panics (a broken destructor). It stays quiet while a thread is
-/// already unwinding, so that a second panic never aborts the test process.
-#[derive(Debug)]
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
-}
-
-/// Occupy `c` with a sync call until the returned sender is used (or dropped).
-fn occupy(c: &Caller) -> (caller::Pending<()>, mpsc::Sender<()>) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let p = c.call_soon(move || {
-        started_tx.send(()).unwrap();
-        let _ = go_rx.recv_timeout(LIMIT);
-    });
-    recv(&started_rx, "the occupying call starting");
-    (p, go_tx)
-}
-
-/// The caller still runs calls, and stops when asked.
-fn still_serves(c: &Caller) {
-    assert_eq!(
-        c.call_soon(|| "still here").wait_sync(Some(LIMIT)).unwrap(),
-        "still here",
-        "the caller stopped serving calls"
-    );
-    assert!(c.running());
-    c.stop(true);
-    support::eventually("the caller stopping", || c.state() == CallerState::Stopped);
-}
-
 #[test]
 fn a_detached_result_whose_drop_panics_leaves_the_caller_running() {
     let c = Caller::new_thread("drop-detached").unwrap();
@@ -270,7 +235,7 @@ fn a_detached_result_whose_drop_panics_leaves_the_caller_running() {
     drop(c.call_soon(|| PanicOnDrop("a detached result panics in Drop")));
     go.send(()).unwrap();
     support::done(&occupied, "the occupying call");
-    still_serves(&c);
+    survives(&c);
 }
 
 #[test]
@@ -294,7 +259,7 @@ fn a_value_discarded_by_a_cancel_whose_drop_panics_is_reported_in_the_outcome() 
         message.contains("the discarded value panics in Drop"),
         "the outcome does not say the value's Drop panicked: {message}"
     );
-    still_serves(&c);
+    survives(&c);
 }
 
 #[test]
@@ -314,7 +279,7 @@ fn a_closure_cancelled_before_it_starts_whose_drop_panics_leaves_the_caller_runn
     assert!(not_sync.cancel("before it starts"));
     go.send(()).unwrap();
     support::done(&occupied, "the occupying call");
-    still_serves(&c);
+    survives(&c);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{occupy, survives, PanicOnDrop};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,19 +18,6 @@ use std::time::Duration;
 
 use caller::{job, AnyPending, Backend, Caller, CallerState, Error, GroupMode, PendingGroup};
 use support::{recv, LIMIT};
-
-/// User data whose `Drop` panics. It stays quiet while its thread already unwinds, so a
-/// second panic never aborts the test process.
-#[derive(Debug)]
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
-}
 
 /// A future that is ready at once and panics when dropped afterwards.
 struct ReadyThenPanic {
@@ -41,31 +30,6 @@ impl Future for ReadyThenPanic {
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u8> {
         Poll::Ready(7)
     }
-}
-
-/// Occupy `c` with a sync call until the returned sender is used (or dropped).
-fn occupy(c: &Caller) -> (AnyPending, mpsc::Sender<()>) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let p = c.call_soon(move || {
-        started_tx.send(()).unwrap();
-        let _ = go_rx.recv_timeout(LIMIT);
-    });
-    recv(&started_rx, "the occupying call starting");
-    (p.any(), go_tx)
-}
-
-/// The caller still serves calls; then it stops when asked and its loop ends.
-fn survives(c: &Caller) {
-    assert_eq!(
-        c.call_soon(|| "still here").wait_sync(Some(LIMIT)).unwrap(),
-        "still here",
-        "caller '{}' stopped serving calls",
-        c.name()
-    );
-    assert!(c.running());
-    c.stop(true);
-    support::eventually("the caller stopping", || c.state() == CallerState::Stopped);
 }
 
 /// The error `p` ended with, waiting for it within the limit.

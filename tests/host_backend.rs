@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::PanicOnDrop;
+
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -174,18 +176,6 @@ fn builder_current_on_a_host_caller_returns_it_unless_another_backend_is_asked()
         ),
         "{err}"
     );
-}
-
-/// User data whose `Drop` panics (quiet while already unwinding).
-#[derive(Debug)]
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::PanicOnDrop;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::ThreadId;
@@ -377,18 +379,6 @@ fn cancelled_call_drops_the_future_before_done() {
     assert_eq!(recv(&seen_rx, "the future being dropped"), Some(false));
     support::done(&p, "the cancelled call");
     c.stop(true);
-}
-
-/// User data whose `Drop` panics (quiet while already unwinding).
-#[derive(Debug)]
-struct PanicOnDrop(&'static str);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            panic!("{}", self.0);
-        }
-    }
 }
 
 #[test]

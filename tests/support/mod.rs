@@ -37,3 +37,44 @@ pub fn thread_count() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// User data whose `Drop` panics (a broken destructor). It stays quiet while its thread is
+/// already unwinding, so that a second panic never aborts the test process.
+#[derive(Debug)]
+pub struct PanicOnDrop(pub &'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// Occupy `c`'s thread with a call until the sender is used (or the limit passes): calls
+/// scheduled meanwhile wait behind it.
+pub fn occupy(c: &caller::Caller) -> (caller::AnyPending, mpsc::Sender<()>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let p = c.call_soon(move || {
+        started_tx.send(()).unwrap();
+        let _ = go_rx.recv_timeout(LIMIT);
+    });
+    recv(&started_rx, "the occupying call starting");
+    (p.any(), go_tx)
+}
+
+/// `c` still serves calls; then it stops when asked and its loop ends.
+pub fn survives(c: &caller::Caller) {
+    assert_eq!(
+        c.call_soon(|| "still here").wait_sync(Some(LIMIT)).unwrap(),
+        "still here",
+        "caller '{}' stopped serving calls",
+        c.name()
+    );
+    assert!(c.running());
+    c.stop(true);
+    eventually("the caller stopping", || {
+        c.state() == caller::CallerState::Stopped
+    });
+}
