@@ -110,14 +110,15 @@ impl<A: Send + 'static, F: Send + Sync + 'static> AnyQueue for Queue<A, F> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(w) = lock(&self.runner).take() {
-            w.wake();
-        }
-        // Calls not yet run never will: a flush waiting for them ends cancelled.
+        // Calls not yet run never will: a flush waiting for them ends cancelled (taken
+        // before the runner is woken, whose cancelled item must not complete a flush).
         let flushes = std::mem::take(&mut *lock(&self.flushes));
         for (_, done) in flushes {
             done.any()
                 .cancel(format!("queue '{}' was closed", self.name()));
+        }
+        if let Some(w) = lock(&self.runner).take() {
+            w.wake();
         }
         {
             let mut gate = lock(&self.gate);
@@ -156,16 +157,20 @@ impl<A: Send + 'static, F: Send + Sync + 'static> Runnable for Flush<A, F> {
 
     fn run(self: Box<Self>) {
         let Flush { queue, done } = *self;
+        // Under the lock: a close either came first (seen here) or drains this flush after.
+        let mut flushes = lock(&queue.flushes);
         if queue.closed.load(Ordering::Acquire) {
+            drop(flushes);
             done.any()
                 .cancel(format!("queue '{}' was closed", queue.name()));
             return;
         }
         let target = queue.sent.load(Ordering::Acquire);
         if queue.finished.load(Ordering::Acquire) >= target {
+            drop(flushes);
             done.set_result(());
         } else {
-            lock(&queue.flushes).push((target, done));
+            flushes.push((target, done));
         }
     }
 
