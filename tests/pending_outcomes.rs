@@ -212,6 +212,20 @@ fn default_names_are_the_function_path() {
             here.to_owned(),
         ),
     ];
+    let with_state = Caller::new_thread_with("names-state", || 0u32).expect("a state caller");
+    let cases: Vec<(caller::AnyPending, String)> = cases
+        .into_iter()
+        .chain([
+            (
+                with_state.call_with(|n: &mut u32| *n).any(),
+                here.to_owned(),
+            ),
+            (
+                with_state.call_with_async(async |n: &mut u32| *n).any(),
+                here.to_owned(),
+            ),
+        ])
+        .collect();
     for (p, want) in cases {
         assert_eq!(p.metadata().name(), want);
         let debug = format!("{p:?}");
@@ -223,4 +237,5 @@ fn default_names_are_the_function_path() {
         support::done(&p, "the named call");
     }
     c.stop(true);
+    with_state.stop(true);
 }

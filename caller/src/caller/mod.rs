@@ -1261,10 +1261,41 @@ pub(crate) fn default_name(mut name: &'static str) -> &'static str {
             }
         }
     }
+    if let Some(wrapped) = name.strip_prefix("caller::state::") {
+        // `StateJob<S, F>` and its kin: the function is the last type argument.
+        let inner = [
+            "StateJob<",
+            "StateAsyncJob<",
+            "TryStateJob<",
+            "TryStateAsyncJob<",
+        ]
+        .iter()
+        .find_map(|w| wrapped.strip_prefix(w))
+        .and_then(|n| n.strip_suffix('>'));
+        if let Some(args) = inner {
+            name = last_type_argument(args);
+        }
+    }
     while let Some(outer) = name.strip_suffix("::{{closure}}") {
         name = outer;
     }
     name
+}
+
+/// The last of the comma-separated type arguments `args` (commas inside `<..>`, `(..)`
+/// and `[..]` do not separate).
+fn last_type_argument(args: &'static str) -> &'static str {
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, b) in args.bytes().enumerate() {
+        match b {
+            b'<' | b'(' | b'[' => depth += 1,
+            b'>' | b')' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => start = i + 1,
+            _ => {}
+        }
+    }
+    args[start..].trim_start()
 }
 
 impl fmt::Debug for Caller {
