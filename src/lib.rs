@@ -49,6 +49,8 @@ pub mod book {
     pub mod cookbook_progress {}
     #[doc = include_str!("../book/src/cookbook-shutdown.md")]
     pub mod cookbook_shutdown {}
+    #[doc = include_str!("../book/src/cookbook-tokio-first.md")]
+    pub mod cookbook_tokio_first {}
     #[doc = include_str!("../book/src/cookbook-sqlite.md")]
     pub mod cookbook_sqlite {}
     #[doc = include_str!("../book/src/faq.md")]

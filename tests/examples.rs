@@ -263,3 +263,34 @@ fn shutdown_cancels_what_is_left_and_reports_it() {
         out.stdout
     );
 }
+
+#[test]
+fn sqlite_owns_the_connection_on_one_thread_and_rolls_back_a_failed_import() {
+    let out = run("sqlite", &[]);
+    out.has("opened an in-memory SQLite database on the thread of caller 'sqlite'")
+        .has("4 threads inserted 25 rows each: 100 rows")
+        .has("50 async tasks inserted one row each: 150 rows")
+        .has("an async query read them back in pages: 50 names, first Some(\"task-0\")")
+        .has("imports were cancelled, the transaction was rolled back")
+        .has("UNIQUE constraint failed: users.email")
+        .has("rows before: 150, after: 150")
+        .has("imported 40 rows, committed")
+        .has("rows now: 190")
+        .has("caller 'sqlite' stopped; the connection was closed on its thread");
+}
+
+#[test]
+fn tokio_first_makes_the_runtimes_thread_a_caller() {
+    let out = run("tokio_first", &[]);
+    out.has("main thread is now caller 'main' (main_thread() = Some(\"main\"))")
+        .has("  tokio task: tick 3")
+        .has("block_on inside the runtime: invalid argument: block_on was called inside a tokio runtime")
+        .has("use `Caller::builder().run_here(fut).await`")
+        .has("after run_here: Caller::current() = None");
+    let filled = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("main thread's state, filled from worker threads: "))
+        .unwrap_or_else(|| panic!("no state line in:\n{}", out.stdout));
+    assert_eq!(filled.matches("caller-worker-").count(), 3, "{filled}");
+}

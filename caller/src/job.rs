@@ -17,7 +17,7 @@
 //! The closure crosses threads, so it must be `Send + 'static`; the future it builds stays
 //! on the target thread and need not be `Send`. An `Err` from a fallible job is a *failure*:
 //! it fails a [`PendingGroup`](crate::PendingGroup), counts for `FIRST_EXCEPTION`, and is
-//! logged, as an exception is in the seed.
+//! logged, as an exception is in async-kernel.
 //!
 //! ```
 //! use std::rc::Rc;

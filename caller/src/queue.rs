@@ -4,7 +4,7 @@
 //! through the caller's inbox (so it keeps its place among the caller's other calls); on
 //! the caller's thread a sync function runs inline, an async one is awaited by the
 //! queue's runner task, one call at a time, in call order. Errors and panics are logged
-//! and never stop the queue. The queue lives inside a pending (the seed's "the queue runs
+//! and never stop the queue. The queue lives inside a pending (async-kernel's "the queue runs
 //! inside a pending") that joins managers only; it is done when the queue is closed, and
 //! cancelled when the caller stops.
 

@@ -36,7 +36,7 @@ use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
 use scheduler::{Inbox, Msg};
 
 /// The id of a thread's caller. Each thread has one id (assigned on first use), so a
-/// caller's id is also the id of its thread, as in the seed.
+/// caller's id is also the id of its thread, as in async-kernel.
 ///
 /// ```
 /// let here = caller::CallerId::current();
@@ -237,7 +237,7 @@ impl CallerBuilder {
         self
     }
 
-    /// Start the caller on a new thread (the seed's `"NewThread"`). Calls can be scheduled
+    /// Start the caller on a new thread (async-kernel's `"NewThread"`). Calls can be scheduled
     /// at once; they run when the loop starts.
     ///
     /// ```
@@ -316,8 +316,8 @@ impl CallerBuilder {
         }
     }
 
-    /// Run `fut` with the current thread as a caller, for the life of the future (the
-    /// seed's async context, and what `#[caller::main]` expands to). The caller is
+    /// Run `fut` with the current thread as a caller, for the life of the future
+    /// (async-kernel's async context, and what `#[caller::main]` expands to). The caller is
     /// protected while `fut` runs; when `fut` ends, the caller stops (children first,
     /// unfinished calls cancelled). On the main thread, this caller is
     /// [`Caller::main_thread`].
@@ -458,7 +458,7 @@ impl CallerBuilder {
         Ok(caller)
     }
 
-    /// The current thread's running caller, checked against these options (the seed's
+    /// The current thread's running caller, checked against these options (async-kernel's
     /// `"CurrentThread"` retrieval): an error if there is none, or its name or backend
     /// differs from one given here.
     ///
@@ -536,10 +536,10 @@ impl PartialEq for Caller {
 impl Eq for Caller {}
 
 impl Caller {
-    /// The seed's `MAX_IDLE_POOL_INSTANCES` default: idle workers kept by
+    /// async-kernel's `MAX_IDLE_POOL_INSTANCES` default: idle workers kept by
     /// [`to_thread`](Self::to_thread); change it with [`PoolConfig`].
     pub const MAX_IDLE_POOL_INSTANCES: usize = 10;
-    /// The seed's `IDLE_WORKER_SHUTDOWN_DURATION` default: an idle worker is stopped after
+    /// async-kernel's `IDLE_WORKER_SHUTDOWN_DURATION` default: an idle worker is stopped after
     /// this long; change it with [`PoolConfig`].
     pub const IDLE_WORKER_SHUTDOWN_DURATION: Duration = Duration::from_secs(60);
 
@@ -652,12 +652,12 @@ impl Caller {
     }
 
     /// The main thread's caller, if the main thread runs one (`#[caller::main]` or
-    /// [`CallerBuilder::block_on`] on the main thread). The seed's `"MainThread"`.
+    /// [`CallerBuilder::block_on`] on the main thread). async-kernel's `"MainThread"`.
     pub fn main_thread() -> Option<Caller> {
         registry::main()
     }
 
-    /// The id of the current thread's caller (the seed's `id_current`).
+    /// The id of the current thread's caller (async-kernel's `id_current`).
     pub fn id_current() -> CallerId {
         CallerId::current()
     }
@@ -878,7 +878,7 @@ impl Caller {
     }
 
     /// Get the child caller named `name`, creating it (on a new thread) if needed. The
-    /// child is stopped with this caller. The seed's `Caller.get`.
+    /// child is stopped with this caller. async-kernel's `Caller.get`.
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {
@@ -1175,7 +1175,7 @@ impl Caller {
 
     /// Run `job` on a pooled worker caller (its own thread). Workers are reused: up to
     /// [`PoolConfig::max_idle`] idle ones are kept, and an idle one stops after
-    /// [`PoolConfig::idle_shutdown`]. The seed's `to_thread`.
+    /// [`PoolConfig::idle_shutdown`]. async-kernel's `to_thread`.
     ///
     /// ```
     /// # fn main() -> Result<(), caller::Error> {

@@ -796,7 +796,7 @@ impl AnyPending {
         }
     }
 
-    /// Finish the pending with an error (the low-level counterpart of the seed's
+    /// Finish the pending with an error (the low-level counterpart of async-kernel's
     /// `set_exception`). First completion wins; returns whether this one did.
     ///
     /// ```

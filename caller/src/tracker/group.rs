@@ -48,7 +48,7 @@ use crate::sync::{lock, Mutex, Ordering};
 use crate::timer::Sleep;
 
 /// How a [`PendingGroup`] reacts to cancelled members and how it exits when it ended
-/// cancelled. The seed's modes 0–2, its mode 3 as the code behaves, and a supervisor.
+/// cancelled. async-kernel's modes 0–2, its mode 3 as the code behaves, and a supervisor.
 ///
 /// | mode | a cancelled member cancels the group | exit when the group ended cancelled |
 /// |---|---|---|
@@ -85,7 +85,7 @@ pub enum GroupMode {
 }
 
 impl GroupMode {
-    /// The seed's numeric modes 0–3.
+    /// async-kernel's numeric modes 0–3.
     pub fn from_number(n: u8) -> Option<GroupMode> {
         Some(match n {
             0 => GroupMode::IgnoreCancelled,
@@ -171,7 +171,7 @@ impl GroupBuilder {
     }
 
     /// After a cancel or failure, wait at most this long for members to finish (default
-    /// 10 s, the seed's `cancellation_timeout`).
+    /// 10 s, async-kernel's `cancellation_timeout`).
     #[must_use = "a builder method returns the changed builder: use it (this one is left unchanged)"]
     pub fn cancellation_timeout(mut self, d: Duration) -> Self {
         self.cancellation_timeout = d;
@@ -326,7 +326,7 @@ pub struct PendingGroup {
 }
 
 impl PendingGroup {
-    /// The seed's default `cancellation_timeout`: 10 seconds.
+    /// async-kernel's default `cancellation_timeout`: 10 seconds.
     pub const CANCELLATION_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Options for a new group.
@@ -370,7 +370,7 @@ impl PendingGroup {
         self.inner.shield
     }
 
-    /// The caller of the thread that made the group, if any (the seed's `caller`).
+    /// The caller of the thread that made the group, if any (async-kernel's `caller`).
     pub fn caller(&self) -> Option<&Caller> {
         self.inner.caller.as_ref()
     }
@@ -899,7 +899,7 @@ impl fmt::Debug for PendingGroup {
 }
 
 impl Caller {
-    /// Make a [`PendingGroup`] (the seed's `create_pending_group`); enter it with
+    /// Make a [`PendingGroup`] (async-kernel's `create_pending_group`); enter it with
     /// [`PendingGroup::run`].
     ///
     /// ```
@@ -921,7 +921,7 @@ impl Caller {
         if let Some(t) = timeout {
             b = b.timeout(t);
         }
-        // The seed's group belongs to the caller it was made from.
+        // async-kernel's group belongs to the caller it was made from.
         b.caller = Some(self.clone());
         b.build()
     }
