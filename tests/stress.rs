@@ -843,7 +843,8 @@ fn stress() {
     );
     assert!(
         threads_back,
-        "seed {seed}: threads {threads0} -> {threads1}"
+        "seed {seed}: threads {threads0} -> {threads1}: {:?}",
+        thread_names()
     );
     if let Err(grown) = heap {
         panic!("seed {seed}: the live heap grew by {grown} bytes ({heap0} -> {heap1})");
@@ -860,4 +861,16 @@ fn support_wait(mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(5));
     }
     true
+}
+
+/// The names of this process's threads (Linux), to say which one is left.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
