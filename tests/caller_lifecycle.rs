@@ -328,3 +328,33 @@ fn stop_refuses_every_queued_call_even_when_a_closure_panics_on_drop() {
     support::done(&occupied, "the occupying call");
     support::eventually("the caller stopping", || c.state() == CallerState::Stopped);
 }
+
+#[test]
+fn a_child_made_while_its_parent_stops_stops_too() {
+    // The race: `get` checks that the parent runs, then starts the child's thread and
+    // lists it; a stop landing between the two used to leave the child running for ever.
+    for i in 0..1000 {
+        let parent = Caller::new_thread(format!("racing-parent-{i}")).unwrap();
+        parent.call_soon(|| ()).wait_sync(Some(LIMIT)).unwrap();
+        let p2 = parent.clone();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let getter = std::thread::spawn(move || {
+            ready_tx.send(()).unwrap();
+            p2.get("kid")
+        });
+        recv(&ready_rx, "the getter starting");
+        for _ in 0..(i % 64) * 50 {
+            std::hint::spin_loop();
+        }
+        parent.stop(true);
+        let child = getter.join().unwrap();
+        futures::executor::block_on(parent.stopped()).unwrap();
+        if let Ok(child) = child {
+            let stopped = futures::executor::block_on(caller::timeout(LIMIT, child.stopped()));
+            assert!(
+                stopped.is_ok(),
+                "the child made as its parent stopped never stopped"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! Every macro takes `crate = path` to name the runtime crate by another path (a renamed
 //! dependency or a re-export); generated code otherwise names `::caller` only, and the few
 //! helpers it needs are in the hidden `caller::__private` module.
+#![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 use proc_macro::TokenStream;

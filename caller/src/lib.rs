@@ -36,6 +36,7 @@
 //!
 //! The guide (the `book/` folder) walks through callers, pendings, pools, queues, groups
 //! and the macros, and maps every entry of the Python API this crate was designed from.
+#![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 

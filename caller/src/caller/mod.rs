@@ -272,6 +272,11 @@ impl CallerBuilder {
         registry::insert(&caller);
         if let Some(parent) = &self.parent {
             lock(&parent.inner.children).push(caller.clone());
+            // A parent that began to stop meanwhile may have stopped its children already
+            // (it takes the list after its state changed): this one would run for ever.
+            if parent.state() >= CallerState::Stopping {
+                caller.stop(true);
+            }
         }
         Ok(caller)
     }

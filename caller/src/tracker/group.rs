@@ -530,11 +530,12 @@ impl PendingGroup {
                     inner.cancel(&format!("the group timed out after {after:?}"));
                 }
             }
-            if body.is_some() {
+            // Through `as_pin_mut`, never `is_some()`: a shared borrow of the whole pinned
+            // body would freeze the borrows it holds into itself (miri flags it).
+            if let Some(fut) = body.as_mut().as_pin_mut() {
                 if inner.is_cancelled() && !inner.shield_holds() {
                     body.set(None);
                 } else {
-                    let fut = body.as_mut().as_pin_mut().expect("checked is_some above");
                     let polled = crate::context::in_context(&mut ctx, || fut.poll(cx));
                     match polled {
                         Poll::Ready(out) => {
