@@ -766,6 +766,27 @@ fn stress() {
         })
     };
 
+    // A hung wait must fail the run, not hold CI until its time limit: past the deadline
+    // by a margin, say what is stuck and end the process.
+    {
+        let world = world.clone();
+        std::thread::spawn(move || {
+            let limit = deadline + 6 * LIMIT;
+            while !world.done.load(SeqCst) {
+                if Instant::now() > limit {
+                    eprintln!(
+                        "stress: drivers still running {:?} after the deadline: an operation \
+                         hung (replay with STRESS_SEED={seed})\n{}",
+                        6 * LIMIT,
+                        caller::dump()
+                    );
+                    std::process::exit(101);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    }
+
     let mut ledgers = Vec::new();
     for d in drivers {
         match d.join() {
