@@ -284,6 +284,9 @@ fn table(rows: &[Row]) -> String {
 /// checked against `/proc/self/stat`'s user + system time (clock ticks, which also count
 /// threads that exited). Returned as both, so that a difference can pick the larger.
 fn cpu_now() -> (f64, f64) {
+    // A thread's schedstat is brought up to date when it is switched or yields, not while
+    // it runs: yield first, so that this thread's own figure is current.
+    std::thread::yield_now();
     let mut sched = 0u64;
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
         for e in dir.flatten() {
