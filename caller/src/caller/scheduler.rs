@@ -148,8 +148,8 @@ fn build_runtime(caller: &Caller, wake: &Arc<LoopWake>) -> Result<tokio::runtime
 //
 // - **short and bounded**: at most `SPIN_MAX`, then the loop parks as before;
 // - **adaptive**, as the halt polling of KVM, on the *whole* idle gap (spin plus sleep):
-//   the budget starts at `SPIN_START`; when the loop parked and its gap since it went
-//   idle was within `SPIN_MAX` (a longer spin, still within the bound, would have caught
+//   the budget starts at `SPIN_START`; when the loop parked and the gap from going idle
+//   to being woken (the waker's call, not the loop's own slow wake-up) was within `SPIN_MAX` (a longer spin, still within the bound, would have caught
 //   the wake-up), the budget doubles; when the gap was longer, it halves, down to zero.
 //   Calls spaced out (a requester that sleeps, or whose own wake-up is slow, as a tokio
 //   task parked on another idle core) therefore switch the spin off after a few calls;
@@ -173,7 +173,8 @@ const SPIN_START: Duration = Duration::from_micros(2);
 const SPIN_HINTS: u32 = 16;
 
 /// The next spin budget after the loop parked, given the whole idle gap (ns, from the
-/// start of the spin to the wake-up).
+/// start of the spin to the moment another thread woke the loop, or to the loop's
+/// waking up when nothing else did).
 fn next_budget(budget: u64, gap: u64) -> u64 {
     let (start, max) = (SPIN_START.as_nanos() as u64, SPIN_MAX.as_nanos() as u64);
     if gap <= max {
@@ -198,6 +199,11 @@ struct LoopWake {
     runtime: OnceLock<Waker>,
     changed: Mutex<Option<Waker>>,
     use_changed: AtomicBool,
+    /// When another thread last woke the parked loop (ns since `epoch`, 0: not since the
+    /// loop went idle): the spin judges the gap up to the wake-up, not up to when the
+    /// loop ran again, which adds the loop's own wake-up latency.
+    woke_at: AtomicU64,
+    epoch: Instant,
 }
 
 impl LoopWake {
@@ -208,7 +214,14 @@ impl LoopWake {
             runtime: OnceLock::new(),
             changed: Mutex::new(None),
             use_changed: AtomicBool::new(false),
+            woke_at: AtomicU64::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Nanoseconds since `epoch`, never 0.
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64 + 1
     }
 
     /// Remember the runtime's waker (called by the loop's thread when it differs from the
@@ -255,6 +268,8 @@ impl Wake for LoopWake {
         // Only the first wake-up since the last poll needs forwarding: it either reached
         // the runtime, or the spinner saw it and forwards it when it stops spinning.
         if !self.woken.swap(true, Ordering::SeqCst) && !self.spinning.load(Ordering::SeqCst) {
+            // The loop is (or is about to be) parked: note when, for the spin's budget.
+            self.woke_at.store(self.now_ns(), Ordering::Relaxed);
             self.forward();
         }
     }
@@ -333,10 +348,9 @@ struct Spin {
     enabled: bool,
     /// The current budget in nanoseconds (only the loop's thread touches these).
     budget_ns: AtomicU64,
-    /// When the loop went idle before a park (ns since `epoch`), or 0: set when a spin
-    /// found nothing (or there was no spin) and the loop parks.
+    /// When the loop went idle before a park (ns since the `LoopWake`'s epoch), or 0: set
+    /// when a spin found nothing (or there was no spin) and the loop parks.
     idle_since: AtomicU64,
-    epoch: Instant,
 }
 
 impl Spin {
@@ -346,12 +360,7 @@ impl Spin {
             enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             budget_ns: AtomicU64::new(SPIN_START.as_nanos() as u64),
             idle_since: AtomicU64::new(0),
-            epoch: Instant::now(),
         }
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64 + 1
     }
 
     /// Called when the runtime has nothing to run and is about to park.
@@ -367,7 +376,8 @@ impl Spin {
         if wake.woken.load(Ordering::SeqCst) {
             return;
         }
-        let idle_since = self.now_ns();
+        let idle_since = wake.now_ns();
+        wake.woke_at.store(0, Ordering::Relaxed);
         let budget = self.budget_ns.load(Ordering::Relaxed);
         if budget > 0 {
             let start = Instant::now();
@@ -404,7 +414,18 @@ impl Spin {
         if idle_since == 0 {
             return;
         }
-        let gap = self.now_ns().saturating_sub(idle_since);
+        let Some(wake) = self.wake.upgrade() else {
+            return;
+        };
+        // Up to the wake-up by another thread if there was one since the loop went idle,
+        // else (a timer, I/O) up to now.
+        let woke_at = wake.woke_at.swap(0, Ordering::Relaxed);
+        let end = if woke_at >= idle_since {
+            woke_at
+        } else {
+            wake.now_ns()
+        };
+        let gap = end.saturating_sub(idle_since);
         let budget = self.budget_ns.load(Ordering::Relaxed);
         self.budget_ns
             .store(next_budget(budget, gap), Ordering::Relaxed);
