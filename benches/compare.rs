@@ -12,9 +12,12 @@
 //! ```
 //!
 //! A plain harness, not criterion: every scenario needs its peers measured in the *same*
-//! rounds (interleaved, so machine noise hits both alike) and reported as a ratio, two
-//! scenarios are not timings at all (memory from a child process, latency of a cancel from
-//! another thread), and the whole table is written into `book/src/performance.md`. A
+//! rounds (interleaved, so machine noise hits both alike) and reported as a ratio, some
+//! scenarios are not plain timings (memory, latency of a cancel from another thread,
+//! latency of spaced-out calls), every cross-thread contender runs in a child process of
+//! its own per round (so the other side's threads are not there), CPU time per operation
+//! is reported beside wall time, and the whole table is written into
+//! `book/src/performance.md`. A
 //! median/spread over rounds is all that needs, in a few dozen lines, with no extra
 //! dependency. Built without `--bench` (as `cargo test --benches` does), it runs every
 //! scenario once on tiny sizes as a smoke test and writes nothing.
@@ -84,13 +87,26 @@ enum Unit {
     Bytes,
 }
 
-/// One side of a comparison: runs one round, returns its metric (ns/op or bytes/task).
-struct Contender<'a> {
-    name: &'static str,
-    run: Box<dyn FnMut() -> f64 + 'a>,
+/// One round of one contender: its metric (ns/op or bytes/task) and the CPU time per
+/// operation of the whole process, all threads (NaN where CPU time means nothing).
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    cpu: f64,
 }
 
-fn contender<'a>(name: &'static str, run: impl FnMut() -> f64 + 'a) -> Contender<'a> {
+const SKIPPED: Sample = Sample {
+    wall: f64::NAN,
+    cpu: f64::NAN,
+};
+
+/// One side of a comparison: runs one round, returns its sample.
+struct Contender<'a> {
+    name: &'static str,
+    run: Box<dyn FnMut() -> Sample + 'a>,
+}
+
+fn contender<'a>(name: &'static str, run: impl FnMut() -> Sample + 'a) -> Contender<'a> {
     Contender {
         name,
         run: Box::new(run),
@@ -99,7 +115,7 @@ fn contender<'a>(name: &'static str, run: impl FnMut() -> f64 + 'a) -> Contender
 
 /// Run every contender once (warm-up), then `rounds` rounds; within a round every contender
 /// runs once, in alternating order, so that drift of the machine hits all of them alike.
-fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<f64>> {
+fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<Sample>> {
     let skipped = |c: &Contender<'_>| cfg.contender.as_ref().is_some_and(|n| n != c.name);
     if warmup {
         for c in cs.iter_mut().filter(|c| !skipped(c)) {
@@ -115,7 +131,7 @@ fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<f64>> {
         };
         for i in order {
             let v = if skipped(&cs[i]) {
-                f64::NAN
+                SKIPPED
             } else {
                 (cs[i].run)()
             };
@@ -123,7 +139,14 @@ fn measure(cfg: &Cfg, cs: &mut [Contender<'_>], warmup: bool) -> Vec<Vec<f64>> {
         }
     }
     for (c, v) in cs.iter().zip(&out) {
-        eprintln!("  {:<16} median {:>12.0}", c.name, stats(v).0);
+        let wall: Vec<f64> = v.iter().map(|s| s.wall).collect();
+        let cpu: Vec<f64> = v.iter().map(|s| s.cpu).collect();
+        eprintln!(
+            "  {:<16} median {:>12.0}   cpu {:>12.0}",
+            c.name,
+            stats(&wall).0,
+            stats(&cpu).0
+        );
     }
     out
 }
@@ -134,11 +157,13 @@ struct Row {
     ours: &'static str,
     peer: &'static str,
     unit: Unit,
-    ours_v: Vec<f64>,
-    peer_v: Vec<f64>,
+    ours_v: Vec<Sample>,
+    peer_v: Vec<Sample>,
     /// The issue's target for ours/peer, and the stretch aim if there is one.
     target: Option<f64>,
     aim: Option<f64>,
+    /// The target for the ratio of CPU time per operation, ours/peer.
+    cpu_target: Option<f64>,
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -165,67 +190,88 @@ fn fmt_val(v: f64, unit: Unit) -> String {
     }
 }
 
-impl Row {
-    fn ratios(&self) -> Vec<f64> {
-        self.ours_v
-            .iter()
-            .zip(&self.peer_v)
-            .map(|(o, p)| o / p)
-            .collect()
-    }
-
-    fn cells(&self) -> Vec<String> {
-        if self.ours_v.iter().chain(&self.peer_v).any(|v| v.is_nan()) {
-            let mut cells = vec![
-                self.id.to_owned(),
-                self.scenario.to_owned(),
-                self.ours.to_owned(),
-                self.peer.to_owned(),
-            ];
-            cells.extend(std::iter::repeat_n("skipped".to_owned(), 5));
-            return cells;
+/// The verdict of a ratio (median `rm`, as printed) against its target and aim.
+fn verdict(rm: f64, target: Option<f64>, aim: Option<f64>) -> (String, String) {
+    let t_cell = match (target, aim) {
+        (Some(t), Some(a)) => format!("≤ {t} (aim ≤ {a})"),
+        (Some(t), None) => format!("≤ {t}"),
+        _ => "—".into(),
+    };
+    let v = match target {
+        None => "info".to_owned(),
+        Some(t) if rm <= t => match aim {
+            Some(a) if rm <= a => "met, aim met".to_owned(),
+            Some(_) => "met, aim missed".to_owned(),
+            None => "met".to_owned(),
+        },
+        Some(t) => {
+            let by = (rm / t - 1.0) * 100.0;
+            let digits = usize::from(by < 10.0);
+            format!("**missed** by {by:.digits$}%")
         }
-        let (om, os) = stats(&self.ours_v);
-        let (pm, ps) = stats(&self.peer_v);
-        let (rm, rs) = stats(&self.ratios());
-        // Judge the ratio as it is printed (two decimals).
-        let rm = (rm * 100.0).round() / 100.0;
-        let target = match (self.target, self.aim) {
-            (Some(t), Some(a)) => format!("≤ {t} (aim ≤ {a})"),
-            (Some(t), None) => format!("≤ {t}"),
-            _ => "—".into(),
-        };
-        let verdict = match self.target {
-            None => "info".to_owned(),
-            Some(t) if rm <= t => match self.aim {
-                Some(a) if rm <= a => "met, aim met".to_owned(),
-                Some(_) => "met, aim missed".to_owned(),
-                None => "met".to_owned(),
-            },
-            Some(t) => {
-                let by = (rm / t - 1.0) * 100.0;
-                let digits = usize::from(by < 10.0);
-                format!("**missed** by {by:.digits$}%")
-            }
-        };
-        vec![
+    };
+    (t_cell, v)
+}
+
+/// Median ±spread of `ours`, of `peer` and of their per-round ratio (rounded as printed).
+fn triple(ours: &[f64], peer: &[f64], unit: Unit) -> ([String; 3], f64) {
+    let ratios: Vec<f64> = ours.iter().zip(peer).map(|(o, p)| o / p).collect();
+    let (om, os) = stats(ours);
+    let (pm, ps) = stats(peer);
+    let (rm, rs) = stats(&ratios);
+    // Judge the ratio as it is printed (two decimals).
+    let rm = (rm * 100.0).round() / 100.0;
+    (
+        [
+            format!("{} ±{:.0}%", fmt_val(om, unit), os * 100.0),
+            format!("{} ±{:.0}%", fmt_val(pm, unit), ps * 100.0),
+            format!("**{rm:.2}** ±{:.0}%", rs * 100.0),
+        ],
+        rm,
+    )
+}
+
+impl Row {
+    fn cells(&self) -> Vec<String> {
+        let mut cells = vec![
             self.id.to_owned(),
             self.scenario.to_owned(),
             self.ours.to_owned(),
             self.peer.to_owned(),
-            format!("{} ±{:.0}%", fmt_val(om, self.unit), os * 100.0),
-            format!("{} ±{:.0}%", fmt_val(pm, self.unit), ps * 100.0),
-            format!("**{rm:.2}** ±{:.0}%", rs * 100.0),
-            target,
-            verdict,
-        ]
+        ];
+        let wall = |v: &[Sample]| v.iter().map(|s| s.wall).collect::<Vec<_>>();
+        let cpu = |v: &[Sample]| v.iter().map(|s| s.cpu).collect::<Vec<_>>();
+        if wall(&self.ours_v)
+            .iter()
+            .chain(&wall(&self.peer_v))
+            .any(|v| v.is_nan())
+        {
+            cells.extend(std::iter::repeat_n("skipped".to_owned(), 10));
+            return cells;
+        }
+        let (w, rm) = triple(&wall(&self.ours_v), &wall(&self.peer_v), self.unit);
+        let (t, v) = verdict(rm, self.target, self.aim);
+        cells.extend(w);
+        cells.extend([t, v]);
+        let (oc, pc) = (cpu(&self.ours_v), cpu(&self.peer_v));
+        if oc.iter().chain(&pc).any(|v| v.is_nan()) {
+            cells.extend(std::iter::repeat_n("—".to_owned(), 5));
+        } else {
+            let (c, rm) = triple(&oc, &pc, Unit::Time);
+            let (t, v) = verdict(rm, self.cpu_target, None);
+            cells.extend(c);
+            cells.extend([t, v]);
+        }
+        cells
     }
 }
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
         "| # | scenario | ours | peer | ours (median ±spread) | peer (median ±spread) \
-         | ratio ours/peer | target | verdict |\n|---|---|---|---|---:|---:|---:|---|---|\n",
+         | ratio ours/peer | target | verdict | CPU/op ours | CPU/op peer | CPU ratio \
+         | CPU target | CPU verdict |\n\
+         |---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|---|\n",
     );
     for r in rows {
         s.push_str(&format!("| {} |\n", r.cells().join(" | ")));
@@ -233,8 +279,89 @@ fn table(rows: &[Row]) -> String {
     s
 }
 
-fn ns_per(t: Instant, n: usize) -> f64 {
-    t.elapsed().as_nanos() as f64 / n as f64
+/// CPU time used so far by this process, all threads, in nanoseconds: the sum of the
+/// threads' `/proc/self/task/*/schedstat` (nanosecond precision, live threads only),
+/// checked against `/proc/self/stat`'s user + system time (clock ticks, which also count
+/// threads that exited). Returned as both, so that a difference can pick the larger.
+fn cpu_now() -> (f64, f64) {
+    // A thread's schedstat is brought up to date when it is switched or yields, not while
+    // it runs: yield first, so that this thread's own figure is current.
+    std::thread::yield_now();
+    let mut sched = 0u64;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            let s = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
+            sched += s
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces):
+    // utime and stime are fields 14 and 15, so 11 and 12 after the name.
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    // `getconf CLK_TCK` is 100 on Linux.
+    (sched as f64, ticks as f64 * 1e7)
+}
+
+/// CPU time between two `cpu_now` readings: the precise sum, unless the coarse count
+/// (which includes threads that exited in between) is clearly larger.
+fn cpu_between(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (fine, coarse) = (b.0 - a.0, b.1 - a.1);
+    // Two ticks of rounding on each reading.
+    if fine > 0.0 && coarse <= fine + 4e7 {
+        fine
+    } else {
+        coarse.max(fine)
+    }
+}
+
+/// Run `f` (which does `n` operations) and return wall and CPU time per operation.
+fn timed(n: usize, f: impl FnOnce()) -> Sample {
+    let c = cpu_now();
+    let t = Instant::now();
+    f();
+    let wall = t.elapsed().as_nanos() as f64 / n as f64;
+    Sample {
+        wall,
+        cpu: cpu_between(c, cpu_now()) / n as f64,
+    }
+}
+
+/// A started measurement: `Clock::start()`, then `per(n)` after `n` operations.
+struct Clock {
+    t: Instant,
+    c: (f64, f64),
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            c: cpu_now(),
+            t: Instant::now(),
+        }
+    }
+
+    fn per(&self, n: usize) -> Sample {
+        let wall = self.t.elapsed().as_nanos() as f64 / n as f64;
+        Sample {
+            wall,
+            cpu: cpu_between(self.c, cpu_now()) / n as f64,
+        }
+    }
+}
+
+/// Warm up once, then measure once (what a child process does per round).
+fn warm(mut f: impl FnMut() -> Sample) -> Sample {
+    f();
+    f()
 }
 
 fn current_thread_rt() -> tokio::runtime::Runtime {
@@ -317,11 +444,11 @@ fn s1_same_thread(cfg: &Cfg) -> Vec<Row> {
                 .name("bench-same-thread")
                 .block_on(async {
                     let me = Caller::current().expect("inside block_on");
-                    let t = Instant::now();
+                    let t = Clock::start();
                     for i in 0..n as u64 {
                         black_box(me.call_soon(move || i).await.expect("ok"));
                     }
-                    ns_per(t, n)
+                    t.per(n)
                 })
                 .expect("block_on")
         }),
@@ -330,23 +457,23 @@ fn s1_same_thread(cfg: &Cfg) -> Vec<Row> {
                 .name("bench-same-thread")
                 .block_on(async {
                     let me = Caller::current().expect("inside block_on");
-                    let t = Instant::now();
+                    let t = Clock::start();
                     for i in 0..n as u64 {
                         let p = me.call_soon_async(move || async move { i });
                         black_box(p.await.expect("ok"));
                     }
-                    ns_per(t, n)
+                    t.per(n)
                 })
                 .expect("block_on")
         }),
         contender("spawn_local", || {
             tokio::task::LocalSet::new().block_on(&rt, async {
-                let t = Instant::now();
+                let t = Clock::start();
                 for i in 0..n as u64 {
                     let h = tokio::task::spawn_local(async move { i });
                     black_box(h.await.expect("ok"));
                 }
-                ns_per(t, n)
+                t.per(n)
             })
         }),
     ];
@@ -363,6 +490,7 @@ fn s1_same_thread(cfg: &Cfg) -> Vec<Row> {
             peer_v: peer.clone(),
             target: Some(1.5),
             aim: None,
+            cpu_target: None,
         },
         Row {
             id: "1b",
@@ -374,6 +502,7 @@ fn s1_same_thread(cfg: &Cfg) -> Vec<Row> {
             peer_v: peer,
             target: None,
             aim: None,
+            cpu_target: None,
         },
     ]
 }
@@ -461,48 +590,126 @@ impl Drop for Actix {
     }
 }
 
-fn stop_caller(c: Caller) {
-    c.stop(true);
-    let _ = futures::executor::block_on(c.stopped());
+// ---------------------------------------------------------------------------------------
+// Each side in a process of its own
+// ---------------------------------------------------------------------------------------
+//
+// A cross-thread contender runs in a child process of its own, one per round: the child
+// sets up only its own side (our caller, or the peer's loop), runs the workload once to
+// warm up and once measured, prints its sample, and exits. So the other side's threads do
+// not exist while a contender is measured: our loops' spinning cannot keep the peer's core
+// out of idle (making the peer's wake-ups cheap), and the peer's threads cannot slow ours.
+
+const CHILD_ENV: &str = "CALLER_BENCH_CHILD";
+
+/// A contender measured in a fresh child process per round (`scenario`/`name`/`n` tell
+/// the child what to run).
+fn in_child<'a>(scenario: &'static str, name: &'static str, n: usize) -> Contender<'a> {
+    contender(name, move || run_child(scenario, name, n))
+}
+
+fn run_child(scenario: &str, name: &str, n: usize) -> Sample {
+    let exe = std::env::current_exe().expect("the bench binary");
+    let out = Command::new(exe)
+        .env(CHILD_ENV, format!("{scenario}:{name}:{n}"))
+        .output()
+        .expect("the child process runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|x| x.parse::<f64>());
+    match (f.next(), f.next()) {
+        (Some(Ok(wall)), Some(Ok(cpu))) if out.status.success() => Sample { wall, cpu },
+        _ => panic!("child {scenario}:{name} failed: {out:?}"),
+    }
+}
+
+/// The body of a child process: measure one contender, print `wall cpu`, exit at once
+/// (no teardown: nothing of it is measured).
+fn child_main(spec: &str) -> ! {
+    let mut it = spec.splitn(3, ':');
+    let (scenario, name, n) = (
+        it.next().unwrap_or(""),
+        it.next().unwrap_or(""),
+        it.next()
+            .and_then(|n| n.parse().ok())
+            .expect("scenario:name:n"),
+    );
+    let _actix_system = actix_rt::System::new();
+    let s = match scenario {
+        "2" => c2_cross_thread(name, n),
+        "3" => c3_async_requester(name, n),
+        "4" => c4_to_thread(name, n),
+        "5" => c5_queue_call(name, n),
+        "7" => Sample {
+            wall: memory_child(name, n),
+            cpu: f64::NAN,
+        },
+        "8" => c8_cancel(name, n),
+        "9a" => c9_spaced(name, n, SPACED_FAST),
+        "9b" => c9_spaced(name, n, SPACED_SLOW),
+        _ => panic!("no scenario {scenario}"),
+    };
+    println!("{} {}", s.wall, s.cpu);
+    std::process::exit(0)
+}
+
+fn unknown(name: &str) -> ! {
+    panic!("no contender {name}")
 }
 
 // ---------------------------------------------------------------------------------------
 // 2. Cross-thread round trip from a plain thread
 // ---------------------------------------------------------------------------------------
 
+fn c2_cross_thread(name: &str, n: usize) -> Sample {
+    match name {
+        "caller" => {
+            let target = Caller::new_thread("bench-target").expect("caller");
+            warm(|| {
+                timed(n, || {
+                    for i in 0..n as u64 {
+                        black_box(target.call_soon(move || i).wait_sync(None).expect("ok"));
+                    }
+                })
+            })
+        }
+        "tokio" => {
+            let tokio_loop = TokioLoop::start();
+            warm(|| {
+                timed(n, || {
+                    for i in 0..n as u64 {
+                        black_box(tokio_loop.call(move || i).blocking_recv().expect("ok"));
+                    }
+                })
+            })
+        }
+        "actix" => {
+            let actix = Actix::start();
+            warm(|| {
+                timed(n, || {
+                    for i in 0..n as u64 {
+                        black_box(actix.call(i).blocking_recv().expect("ok"));
+                    }
+                })
+            })
+        }
+        _ => unknown(name),
+    }
+}
+
 fn s2_cross_thread(cfg: &Cfg) -> Vec<Row> {
     let n = cfg.n(4_000);
-    let target = Caller::new_thread("bench-target").expect("caller");
-    let tokio_loop = TokioLoop::start();
-    let actix = Actix::start();
     let mut cs = [
-        contender("caller", || {
-            let t = Instant::now();
-            for i in 0..n as u64 {
-                black_box(target.call_soon(move || i).wait_sync(None).expect("ok"));
-            }
-            ns_per(t, n)
-        }),
-        contender("tokio", || {
-            let t = Instant::now();
-            for i in 0..n as u64 {
-                black_box(tokio_loop.call(move || i).blocking_recv().expect("ok"));
-            }
-            ns_per(t, n)
-        }),
-        contender("actix", || {
-            let t = Instant::now();
-            for i in 0..n as u64 {
-                black_box(actix.call(i).blocking_recv().expect("ok"));
-            }
-            ns_per(t, n)
-        }),
+        in_child("2", "caller", n),
+        in_child("2", "tokio", n),
+        in_child("2", "actix", n),
     ];
-    let mut v = measure(cfg, &mut cs, true).into_iter();
-    drop(cs);
+    let mut v = measure(cfg, &mut cs, false).into_iter();
     let (ours, tok, act) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
-    drop((tokio_loop, actix));
-    stop_caller(target);
     vec![
         Row {
             id: "2a",
@@ -513,7 +720,8 @@ fn s2_cross_thread(cfg: &Cfg) -> Vec<Row> {
             ours_v: ours.clone(),
             peer_v: tok,
             target: Some(1.0),
-            aim: Some(0.2),
+            aim: Some(0.6),
+            cpu_target: Some(1.5),
         },
         Row {
             id: "2b",
@@ -524,7 +732,8 @@ fn s2_cross_thread(cfg: &Cfg) -> Vec<Row> {
             ours_v: ours,
             peer_v: act,
             target: Some(1.0),
-            aim: Some(0.2),
+            aim: Some(0.6),
+            cpu_target: Some(1.5),
         },
     ]
 }
@@ -533,46 +742,58 @@ fn s2_cross_thread(cfg: &Cfg) -> Vec<Row> {
 // 3. Cross-thread round trip from an async requester (a tokio runtime)
 // ---------------------------------------------------------------------------------------
 
+fn c3_async_requester(name: &str, n: usize) -> Sample {
+    let rt = current_thread_rt();
+    match name {
+        "caller" => {
+            let target = Caller::new_thread("bench-target").expect("caller");
+            warm(|| {
+                rt.block_on(async {
+                    let t = Clock::start();
+                    for i in 0..n as u64 {
+                        black_box(target.call_soon(move || i).await.expect("ok"));
+                    }
+                    t.per(n)
+                })
+            })
+        }
+        "tokio" => {
+            let tokio_loop = TokioLoop::start();
+            warm(|| {
+                rt.block_on(async {
+                    let t = Clock::start();
+                    for i in 0..n as u64 {
+                        black_box(tokio_loop.call(move || i).await.expect("ok"));
+                    }
+                    t.per(n)
+                })
+            })
+        }
+        "actix" => {
+            let actix = Actix::start();
+            warm(|| {
+                rt.block_on(async {
+                    let t = Clock::start();
+                    for i in 0..n as u64 {
+                        black_box(actix.call(i).await.expect("ok"));
+                    }
+                    t.per(n)
+                })
+            })
+        }
+        _ => unknown(name),
+    }
+}
+
 fn s3_async_requester(cfg: &Cfg) -> Vec<Row> {
     let n = cfg.n(4_000);
-    let target = Caller::new_thread("bench-target").expect("caller");
-    let tokio_loop = TokioLoop::start();
-    let actix = Actix::start();
-    let rt = current_thread_rt();
     let mut cs = [
-        contender("caller", || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n as u64 {
-                    black_box(target.call_soon(move || i).await.expect("ok"));
-                }
-                ns_per(t, n)
-            })
-        }),
-        contender("tokio", || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n as u64 {
-                    black_box(tokio_loop.call(move || i).await.expect("ok"));
-                }
-                ns_per(t, n)
-            })
-        }),
-        contender("actix", || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n as u64 {
-                    black_box(actix.call(i).await.expect("ok"));
-                }
-                ns_per(t, n)
-            })
-        }),
+        in_child("3", "caller", n),
+        in_child("3", "tokio", n),
+        in_child("3", "actix", n),
     ];
-    let mut v = measure(cfg, &mut cs, true).into_iter();
-    drop(cs);
+    let mut v = measure(cfg, &mut cs, false).into_iter();
     let (ours, tok, act) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
-    drop((tokio_loop, actix));
-    stop_caller(target);
     vec![
         Row {
             id: "3a",
@@ -583,7 +804,8 @@ fn s3_async_requester(cfg: &Cfg) -> Vec<Row> {
             ours_v: ours.clone(),
             peer_v: tok,
             target: Some(1.0),
-            aim: None,
+            aim: Some(0.6),
+            cpu_target: Some(1.5),
         },
         Row {
             id: "3b",
@@ -594,7 +816,8 @@ fn s3_async_requester(cfg: &Cfg) -> Vec<Row> {
             ours_v: ours,
             peer_v: act,
             target: Some(1.0),
-            aim: None,
+            aim: Some(0.6),
+            cpu_target: Some(1.5),
         },
     ]
 }
@@ -603,43 +826,53 @@ fn s3_async_requester(cfg: &Cfg) -> Vec<Row> {
 // 4. to_thread round trip
 // ---------------------------------------------------------------------------------------
 
-fn s4_to_thread(cfg: &Cfg) -> Vec<Row> {
-    let n = cfg.n(4_000);
+fn c4_to_thread(name: &str, n: usize) -> Sample {
     let rt = current_thread_rt();
-    let pool = tokio_util::task::LocalPoolHandle::new(1);
-    let mut cs = [
-        contender("to_thread", || {
+    match name {
+        "to_thread" => warm(|| {
             rt.block_on(async {
-                let t = Instant::now();
+                let t = Clock::start();
                 for i in 0..n as u64 {
                     black_box(caller::to_thread(move || i).await.expect("ok"));
                 }
-                ns_per(t, n)
+                t.per(n)
             })
         }),
-        contender("spawn_blocking", || {
+        "spawn_blocking" => warm(|| {
             rt.block_on(async {
-                let t = Instant::now();
+                let t = Clock::start();
                 for i in 0..n as u64 {
                     let h = tokio::task::spawn_blocking(move || i);
                     black_box(h.await.expect("ok"));
                 }
-                ns_per(t, n)
+                t.per(n)
             })
         }),
-        contender("spawn_pinned", || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n as u64 {
-                    let h = pool.spawn_pinned(move || async move { i });
-                    black_box(h.await.expect("ok"));
-                }
-                ns_per(t, n)
+        "spawn_pinned" => {
+            let pool = tokio_util::task::LocalPoolHandle::new(1);
+            warm(|| {
+                rt.block_on(async {
+                    let t = Clock::start();
+                    for i in 0..n as u64 {
+                        let h = pool.spawn_pinned(move || async move { i });
+                        black_box(h.await.expect("ok"));
+                    }
+                    t.per(n)
+                })
             })
-        }),
+        }
+        _ => unknown(name),
+    }
+}
+
+fn s4_to_thread(cfg: &Cfg) -> Vec<Row> {
+    let n = cfg.n(4_000);
+    let mut cs = [
+        in_child("4", "to_thread", n),
+        in_child("4", "spawn_blocking", n),
+        in_child("4", "spawn_pinned", n),
     ];
-    let mut v = measure(cfg, &mut cs, true).into_iter();
-    drop(cs);
+    let mut v = measure(cfg, &mut cs, false).into_iter();
     let (ours, blocking, pinned) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
     vec![
         Row {
@@ -651,7 +884,8 @@ fn s4_to_thread(cfg: &Cfg) -> Vec<Row> {
             ours_v: ours.clone(),
             peer_v: blocking,
             target: Some(1.0),
-            aim: None,
+            aim: Some(0.6),
+            cpu_target: Some(1.5),
         },
         Row {
             id: "4b",
@@ -663,6 +897,7 @@ fn s4_to_thread(cfg: &Cfg) -> Vec<Row> {
             peer_v: pinned,
             target: None,
             aim: None,
+            cpu_target: None,
         },
     ]
 }
@@ -683,47 +918,55 @@ enum QMsg {
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
+fn c5_queue_call(name: &str, n: usize) -> Sample {
+    match name {
+        "queue_call" => {
+            let target = Caller::new_thread("bench-queue").expect("caller");
+            warm(|| {
+                timed(n, || {
+                    for i in 0..n as u64 {
+                        target.queue_call(work, i).expect("queued");
+                    }
+                    target.call_soon(|| ()).wait_sync(None).expect("flushed");
+                })
+            })
+        }
+        "mpsc consumer" => {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<QMsg>();
+            std::thread::spawn(move || {
+                current_thread_rt().block_on(async move {
+                    while let Some(m) = rx.recv().await {
+                        match m {
+                            QMsg::Item(x) => work(x),
+                            QMsg::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+            });
+            warm(|| {
+                timed(n, || {
+                    for i in 0..n as u64 {
+                        assert!(tx.send(QMsg::Item(i)).is_ok());
+                    }
+                    let (dtx, drx) = tokio::sync::oneshot::channel();
+                    assert!(tx.send(QMsg::Flush(dtx)).is_ok());
+                    drx.blocking_recv().expect("flushed");
+                })
+            })
+        }
+        _ => unknown(name),
+    }
+}
+
 fn s5_queue_call(cfg: &Cfg) -> Vec<Row> {
     let n = cfg.n(1_000_000);
-    let target = Caller::new_thread("bench-queue").expect("caller");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<QMsg>();
-    let consumer = std::thread::spawn(move || {
-        current_thread_rt().block_on(async move {
-            while let Some(m) = rx.recv().await {
-                match m {
-                    QMsg::Item(x) => work(x),
-                    QMsg::Flush(done) => {
-                        let _ = done.send(());
-                    }
-                }
-            }
-        })
-    });
     let mut cs = [
-        contender("queue_call", || {
-            let t = Instant::now();
-            for i in 0..n as u64 {
-                target.queue_call(work, i).expect("queued");
-            }
-            target.call_soon(|| ()).wait_sync(None).expect("flushed");
-            ns_per(t, n)
-        }),
-        contender("mpsc consumer", || {
-            let t = Instant::now();
-            for i in 0..n as u64 {
-                assert!(tx.send(QMsg::Item(i)).is_ok());
-            }
-            let (dtx, drx) = tokio::sync::oneshot::channel();
-            assert!(tx.send(QMsg::Flush(dtx)).is_ok());
-            drx.blocking_recv().expect("flushed");
-            ns_per(t, n)
-        }),
+        in_child("5", "queue_call", n),
+        in_child("5", "mpsc consumer", n),
     ];
-    let mut v = measure(cfg, &mut cs, true).into_iter();
-    drop(cs);
-    drop(tx);
-    let _ = consumer.join();
-    stop_caller(target);
+    let mut v = measure(cfg, &mut cs, false).into_iter();
     vec![Row {
         id: "5",
         scenario: "queue throughput, 1,000,000 sync calls from one thread, time per call",
@@ -734,6 +977,7 @@ fn s5_queue_call(cfg: &Cfg) -> Vec<Row> {
         peer_v: v.next().unwrap(),
         target: Some(1.0),
         aim: None,
+        cpu_target: None,
     }]
 }
 
@@ -751,7 +995,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
             .name("bench-group")
             .block_on(async {
                 let me = Caller::current().expect("inside block_on");
-                let t = Instant::now();
+                let t = Clock::start();
                 for _ in 0..groups {
                     let body = async {
                         let ps: Vec<Pending<u64>> =
@@ -767,7 +1011,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
                         body.await;
                     }
                 }
-                ns_per(t, groups)
+                t.per(groups)
             })
             .expect("block_on")
     };
@@ -776,7 +1020,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
         contender("direct", || in_caller(false)),
         contender("JoinSet", || {
             tokio::task::LocalSet::new().block_on(&rt, async {
-                let t = Instant::now();
+                let t = Clock::start();
                 for _ in 0..groups {
                     let mut set = tokio::task::JoinSet::new();
                     for i in 0..MEMBERS {
@@ -786,7 +1030,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
                         black_box(r.expect("ok"));
                     }
                 }
-                ns_per(t, groups)
+                t.per(groups)
             })
         }),
     ];
@@ -803,6 +1047,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
             peer_v: direct,
             target: Some(1.2),
             aim: None,
+            cpu_target: None,
         },
         Row {
             id: "6b",
@@ -814,6 +1059,7 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
             peer_v: joinset,
             target: None,
             aim: None,
+            cpu_target: None,
         },
     ]
 }
@@ -822,7 +1068,6 @@ fn s6_group(cfg: &Cfg) -> Vec<Row> {
 // 7. Memory per in-flight call (measured in a child process, so that the heap is fresh)
 // ---------------------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "CALLER_BENCH_CHILD";
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Resident set size in bytes (`/proc/self/statm`, second field, in 4 KiB pages).
@@ -842,8 +1087,8 @@ async fn parked() {
     std::future::pending::<()>().await
 }
 
-/// Child process body: park `n` calls, print the RSS growth per call, exit at once.
-fn memory_child(which: &str, n: usize) -> ! {
+/// Child process body: park `n` calls, return the RSS growth per call.
+fn memory_child(which: &str, n: usize) -> f64 {
     let per_task = match which {
         "ours" => Caller::builder()
             .name("bench-memory")
@@ -871,28 +1116,12 @@ fn memory_child(which: &str, n: usize) -> ! {
             grown as f64 / n as f64
         }),
     };
-    println!("{per_task}");
-    std::process::exit(0)
-}
-
-fn run_memory_child(which: &str, n: usize) -> f64 {
-    let exe = std::env::current_exe().expect("the bench binary");
-    let out = Command::new(exe)
-        .env(CHILD_ENV, format!("{which}:{n}"))
-        .output()
-        .expect("the memory child runs");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("memory child failed: {out:?}"))
+    per_task
 }
 
 fn s7_memory(cfg: &Cfg) -> Vec<Row> {
     let n = cfg.n(100_000);
-    let mut cs = [
-        contender("ours", || run_memory_child("ours", n)),
-        contender("tokio", || run_memory_child("tokio", n)),
-    ];
+    let mut cs = [in_child("7", "ours", n), in_child("7", "tokio", n)];
     let mut v = measure(cfg, &mut cs, false).into_iter();
     vec![Row {
         id: "7",
@@ -904,6 +1133,7 @@ fn s7_memory(cfg: &Cfg) -> Vec<Row> {
         peer_v: v.next().unwrap(),
         target: Some(1.5),
         aim: None,
+        cpu_target: None,
     }]
 }
 
@@ -921,51 +1151,64 @@ fn wait_started(want: usize) {
     }
 }
 
+fn c8_cancel(name: &str, n: usize) -> Sample {
+    match name {
+        "cancel" => {
+            let target = Caller::new_thread("bench-cancel").expect("caller");
+            warm(|| {
+                let mut total = Duration::ZERO;
+                let c = cpu_now();
+                for _ in 0..n {
+                    let want = STARTED.load(Ordering::Acquire) + 1;
+                    let p = target.call_soon_async(parked);
+                    wait_started(want);
+                    std::thread::sleep(IDLE_BEFORE_CANCEL);
+                    let t = Instant::now();
+                    p.cancel("bench");
+                    p.wait_done_sync(None).expect("done");
+                    total += t.elapsed();
+                }
+                Sample {
+                    wall: total.as_nanos() as f64 / n as f64,
+                    cpu: cpu_between(c, cpu_now()) / n as f64,
+                }
+            })
+        }
+        "abort" => {
+            let rt = Arc::new(current_thread_rt());
+            let (_stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            {
+                let rt = rt.clone();
+                std::thread::spawn(move || rt.block_on(stop_rx));
+            }
+            warm(|| {
+                let mut total = Duration::ZERO;
+                let c = cpu_now();
+                for _ in 0..n {
+                    let want = STARTED.load(Ordering::Acquire) + 1;
+                    let h = rt.spawn(parked());
+                    wait_started(want);
+                    std::thread::sleep(IDLE_BEFORE_CANCEL);
+                    let t = Instant::now();
+                    h.abort();
+                    let res = futures::executor::block_on(h);
+                    total += t.elapsed();
+                    assert!(res.expect_err("aborted").is_cancelled());
+                }
+                Sample {
+                    wall: total.as_nanos() as f64 / n as f64,
+                    cpu: cpu_between(c, cpu_now()) / n as f64,
+                }
+            })
+        }
+        _ => unknown(name),
+    }
+}
+
 fn s8_cancel(cfg: &Cfg) -> Vec<Row> {
     let n = cfg.n(400);
-    let target = Caller::new_thread("bench-cancel").expect("caller");
-    let rt = Arc::new(current_thread_rt());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let driver = {
-        let rt = rt.clone();
-        std::thread::spawn(move || rt.block_on(stop_rx))
-    };
-    let mut cs = [
-        contender("cancel", || {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let want = STARTED.load(Ordering::Acquire) + 1;
-                let p = target.call_soon_async(parked);
-                wait_started(want);
-                std::thread::sleep(IDLE_BEFORE_CANCEL);
-                let t = Instant::now();
-                p.cancel("bench");
-                p.wait_done_sync(None).expect("done");
-                total += t.elapsed();
-            }
-            total.as_nanos() as f64 / n as f64
-        }),
-        contender("abort", || {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let want = STARTED.load(Ordering::Acquire) + 1;
-                let h = rt.spawn(parked());
-                wait_started(want);
-                std::thread::sleep(IDLE_BEFORE_CANCEL);
-                let t = Instant::now();
-                h.abort();
-                let res = futures::executor::block_on(h);
-                total += t.elapsed();
-                assert!(res.expect_err("aborted").is_cancelled());
-            }
-            total.as_nanos() as f64 / n as f64
-        }),
-    ];
-    let mut v = measure(cfg, &mut cs, true).into_iter();
-    drop(cs);
-    let _ = stop_tx.send(());
-    let _ = driver.join();
-    stop_caller(target);
+    let mut cs = [in_child("8", "cancel", n), in_child("8", "abort", n)];
+    let mut v = measure(cfg, &mut cs, false).into_iter();
     vec![Row {
         id: "8",
         scenario: "cancel latency: parked call on an idle loop, cancelled from another thread",
@@ -976,7 +1219,95 @@ fn s8_cancel(cfg: &Cfg) -> Vec<Row> {
         peer_v: v.next().unwrap(),
         target: None,
         aim: None,
+        cpu_target: None,
     }]
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Spaced-out calls: one call every 200 µs or every 2 ms from another thread
+// ---------------------------------------------------------------------------------------
+//
+// Latency is the time from scheduling a call to having its result, per call; CPU is the
+// whole process's CPU time over the run (the sleeping requester included, the same on both
+// sides) divided by the calls. This is where a spin before parking cannot pay: each call
+// finds the loop idle, and any spinning shows as CPU per call.
+
+const SPACED_FAST: Duration = Duration::from_micros(200);
+const SPACED_SLOW: Duration = Duration::from_millis(2);
+
+/// Call `call` `n` times, one every `period` (sleeping to the next deadline in between).
+fn spaced(n: usize, period: Duration, mut call: impl FnMut(u64)) -> Sample {
+    let mut total = Duration::ZERO;
+    let c = cpu_now();
+    let start = Instant::now();
+    for i in 0..n as u64 {
+        let due = start + period * (i as u32 + 1);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let t = Instant::now();
+        call(i);
+        total += t.elapsed();
+    }
+    Sample {
+        wall: total.as_nanos() as f64 / n as f64,
+        cpu: cpu_between(c, cpu_now()) / n as f64,
+    }
+}
+
+fn c9_spaced(name: &str, n: usize, period: Duration) -> Sample {
+    match name {
+        "caller" => {
+            let target = Caller::new_thread("bench-spaced").expect("caller");
+            warm(|| {
+                spaced(n, period, |i| {
+                    black_box(target.call_soon(move || i).wait_sync(None).expect("ok"));
+                })
+            })
+        }
+        "tokio" => {
+            let tokio_loop = TokioLoop::start();
+            warm(|| {
+                spaced(n, period, |i| {
+                    black_box(tokio_loop.call(move || i).blocking_recv().expect("ok"));
+                })
+            })
+        }
+        _ => unknown(name),
+    }
+}
+
+fn s9_spaced(cfg: &Cfg) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (id, n, scenario) in [
+        (
+            "9a",
+            cfg.n(1_000),
+            "spaced-out calls, one every 200 µs from a plain thread: latency and CPU per call",
+        ),
+        (
+            "9b",
+            cfg.n(200),
+            "spaced-out calls, one every 2 ms from a plain thread: latency and CPU per call",
+        ),
+    ] {
+        let mut cs = [in_child(id, "caller", n), in_child(id, "tokio", n)];
+        let mut v = measure(cfg, &mut cs, false).into_iter();
+        rows.push(Row {
+            id,
+            scenario,
+            ours: "`call_soon(f).wait_sync(None)`",
+            peer: "hand-built tokio loop: unbounded mpsc + oneshot `blocking_recv`",
+            unit: Unit::Time,
+            ours_v: v.next().unwrap(),
+            peer_v: v.next().unwrap(),
+            target: Some(1.0),
+            aim: None,
+            cpu_target: Some(1.1),
+        });
+    }
+    rows
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1017,14 +1348,12 @@ type Scenario = fn(&Cfg) -> Vec<Row>;
 
 fn main() {
     if let Ok(spec) = std::env::var(CHILD_ENV) {
-        let (which, n) = spec.split_once(':').expect("which:n");
-        memory_child(which, n.parse().expect("a count"));
+        child_main(&spec);
     }
     let cfg = Cfg::from_env();
-    let _actix_system = actix_rt::System::new();
     let m = Machine::probe();
     let mut rows = Vec::new();
-    let scenarios: [(&str, Scenario); 8] = [
+    let scenarios: [(&str, Scenario); 9] = [
         ("1", s1_same_thread),
         ("2", s2_cross_thread),
         ("3", s3_async_requester),
@@ -1033,6 +1362,7 @@ fn main() {
         ("6", s6_group),
         ("7", s7_memory),
         ("8", s8_cancel),
+        ("9", s9_spaced),
     ];
     let mut seconds = BTreeMap::new();
     for (id, run) in scenarios {
