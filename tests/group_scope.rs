@@ -122,12 +122,14 @@ fn the_timeout_cancels_members_and_a_stubborn_member_does_not_hang_the_exit() {
     let group = PendingGroup::builder()
         .mode(GroupMode::CancelAndRaise)
         .timeout(Duration::from_millis(30))
-        // Long enough for the polite member to stop on a loaded machine; the stubborn one
-        // is held until after the exit.
+        // The stubborn member is held until after the exit; the polite one normally stops
+        // well within this (how fast is not what this test pins: under miri it may not).
         .cancellation_timeout(Duration::from_secs(2))
         .build();
     let polite: Arc<Mutex<Option<AnyPending>>> = Arc::default();
     let pv = polite.clone();
+    let stubborn_id = Arc::new(Mutex::new(0u64));
+    let sid = stubborn_id.clone();
     let out = block_on(group.run(async move {
         let p = caller::to_thread_async(std::future::pending::<()>);
         *pv.lock().unwrap() = Some(p.any());
@@ -136,13 +138,18 @@ fn the_timeout_cancels_members_and_a_stubborn_member_does_not_hang_the_exit() {
             s.store(true, Ordering::SeqCst);
             let _ = release_rx.recv_timeout(LIMIT);
         });
+        *sid.lock().unwrap() = stubborn.id();
         let _ = stubborn.protect().await;
     }));
     let err = out.unwrap_err();
     let Error::Group(g) = &err else {
         panic!("expected the exit to name the abandoned member, got {err}")
     };
-    assert_eq!(g.abandoned.len(), 1, "{err}");
+    let stubborn = format!("#{} ", *stubborn_id.lock().unwrap());
+    assert!(
+        g.abandoned.iter().any(|a| a.starts_with(&stubborn)),
+        "the stubborn member is named as abandoned: {err}"
+    );
     assert!(
         g.cancelled.as_deref().unwrap().contains("timed out"),
         "{err}"
