@@ -17,6 +17,23 @@ use support::{thread_count, LIMIT};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Test threads waiting for `SERIAL`: the harness starts them while another test counts
+/// threads, so the count leaves them out.
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Take `SERIAL`, counted in `WAITING` while blocked.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    WAITING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    guard
+}
+
+/// This process's threads, less the test threads waiting for their turn.
+fn our_threads() -> usize {
+    thread_count().saturating_sub(WAITING.load(std::sync::atomic::Ordering::SeqCst))
+}
+
 /// Growth of the live heap tolerated after all the runs, whatever their number: room for
 /// a capacity that doubles once. A leak of 8 bytes per run over 4,000 runs exceeds it.
 const SLACK: isize = 24 * 1024;
@@ -24,7 +41,7 @@ const SLACK: isize = 24 * 1024;
 /// Run `op` `warm` times, then `n` times more, and check that the `n` runs kept no memory
 /// and no thread.
 fn keeps_nothing(what: &str, warm: usize, n: usize, op: impl FnMut(usize)) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     measure(what, warm, n, op);
 }
 
@@ -33,7 +50,7 @@ fn measure(what: &str, warm: usize, n: usize, mut op: impl FnMut(usize)) {
     for i in 0..warm {
         op(i);
     }
-    let threads = thread_count();
+    let threads = our_threads();
     // Let the memory freed by threads that are still exiting come back before the base
     // is taken; a base taken too high would hide a leak.
     let _ = alloc::settle(0, isize::MIN, Duration::from_millis(50));
@@ -48,7 +65,7 @@ fn measure(what: &str, warm: usize, n: usize, mut op: impl FnMut(usize)) {
         );
     }
     support::eventually(&format!("{what}: threads back to {threads}"), || {
-        thread_count() <= threads
+        our_threads() <= threads
     });
 }
 
@@ -109,7 +126,7 @@ fn worker() -> Caller {
         return w.clone();
     }
     // Its thread must not appear while another test counts threads.
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     WORKER
         .get_or_init(|| Caller::new_thread("leak-worker").unwrap())
         .clone()
@@ -200,7 +217,7 @@ fn to_thread_keeps_no_memory() {
 
 #[test]
 fn pool_workers_started_and_stopped_keep_no_memory() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let before = caller::PoolConfig::max_idle();
     caller::PoolConfig::set_max_idle(0);
     let res = std::panic::catch_unwind(|| {
