@@ -6,19 +6,18 @@
 //! is polled (and around a sync call), so the calls it makes in turn inherit it — across
 //! threads, awaits and interleaved tasks on one caller.
 //!
-//! The frame also says which pending is running ([`Caller::current_pending`]) and which
-//! caller's loop owns the thread (used to refuse synchronous waits that would deadlock).
+//! The frame also says which pending is running ([`Caller::current_pending`]); its id is
+//! kept in `rt` too, where `pending` reads it to refuse a wait on itself.
 //!
 //! [`Caller::current_pending`]: crate::Caller::current_pending
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use crate::caller::CallerId;
 use crate::pending::AnyPending;
 
 /// Which kinds of tracker a pending opts into; see
@@ -67,9 +66,9 @@ pub(crate) trait Tracker: Send + Sync + 'static {
     /// its own error, when it exits).
     fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool);
     fn id(&self) -> u64;
-    fn as_group(self: Arc<Self>) -> Option<Arc<crate::tracker::GroupInner>> {
-        None
-    }
+    /// The tracker as `Any`, for the tracker module to find its own kind again (a group
+    /// looks for the groups that enclose it).
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
 /// A snapshot of the active trackers; cheap to clone.
@@ -298,10 +297,6 @@ struct Frame {
 
 thread_local! {
     static FRAME: RefCell<Frame> = RefCell::new(Frame::default());
-    static LOOP: Cell<Option<CallerId>> = const { Cell::new(None) };
-    /// The caller entered with `run_here` on this thread, for its whole life (its loop
-    /// runs only while its future is polled, but a blocking wait here would still starve it).
-    static OWNER: Cell<Option<CallerId>> = const { Cell::new(None) };
 }
 
 /// Install `ctx` and `pending` as this thread's frame while `f` runs; afterwards the
@@ -315,12 +310,15 @@ pub(crate) fn run_in_frame<R>(ctx: &mut Context, pending: &AnyPending, f: impl F
             fr.pending.replace(pending.clone()),
         )
     });
+    let prev_id = crate::rt::enter_pending(pending.id());
     struct Restore<'a> {
         slot: &'a mut Context,
         prev: Option<(Context, Option<AnyPending>)>,
+        prev_id: u64,
     }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
+            crate::rt::enter_pending(self.prev_id);
             let (ctx, pending) = self.prev.take().unwrap_or_default();
             FRAME.with(|fr| {
                 let mut fr = fr.borrow_mut();
@@ -332,6 +330,7 @@ pub(crate) fn run_in_frame<R>(ctx: &mut Context, pending: &AnyPending, f: impl F
     let _restore = Restore {
         slot: ctx,
         prev: Some((prev_ctx, prev_pending)),
+        prev_id,
     };
     f()
 }
@@ -360,24 +359,4 @@ pub(crate) fn modify_current(f: impl FnOnce(&Context) -> Context) {
 /// The pending whose function is running on this thread, if any.
 pub(crate) fn current_pending() -> Option<AnyPending> {
     FRAME.with(|f| f.borrow().pending.clone())
-}
-
-/// Mark this thread as running the loop of caller `id` (or none).
-pub(crate) fn set_loop(id: Option<CallerId>) -> Option<CallerId> {
-    LOOP.with(|l| l.replace(id))
-}
-
-/// Mark this thread as owned by caller `id` (or none) between the polls of its loop.
-pub(crate) fn set_owner(id: Option<CallerId>) -> Option<CallerId> {
-    OWNER.with(|o| o.replace(id))
-}
-
-/// Whether this thread runs the loop of caller `id`.
-pub(crate) fn loop_running_here(id: CallerId) -> bool {
-    LOOP.with(|l| l.get()) == Some(id) || OWNER.with(|o| o.get()) == Some(id)
-}
-
-/// The id of the caller whose loop runs on this thread.
-pub(crate) fn loop_id() -> Option<CallerId> {
-    LOOP.with(|l| l.get())
 }

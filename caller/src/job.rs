@@ -34,7 +34,6 @@
 //! # worker.stop(true); Ok(()) }
 //! ```
 
-use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -44,7 +43,8 @@ use std::time::Duration;
 
 use crate::context::{run_in_frame, Context};
 use crate::error::{BoxError, Error};
-use crate::pending::Shared;
+use crate::pending::{AnyPending, Shared};
+use crate::rt;
 use crate::unwind::{drop_caught, join_notes, message_of};
 
 /// Something that can be scheduled as a call whose pending yields `T`.
@@ -224,7 +224,7 @@ impl CallSpan {
 
 /// Enter the background tokio runtime when `guest` is set.
 fn enter_guest(guest: bool) -> Option<tokio::runtime::EnterGuard<'static>> {
-    guest.then(|| crate::backend::host::guest_runtime().enter())
+    guest.then(|| rt::guest_runtime().enter())
 }
 
 /// A job ready to be sent to a caller. Not part of the public API.
@@ -264,31 +264,15 @@ impl<T: Send + 'static> JobBuilder<T> {
     }
 }
 
-thread_local! {
-    /// Work handed to this thread's `LocalSet` (async calls, queue items) whose first poll
-    /// has not happened yet; inline work waits for it so that calls start in the order
-    /// they were scheduled.
-    static UNSTARTED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Count one more piece of spawned work that has not started.
-pub(crate) fn unstarted_add() {
-    UNSTARTED.with(|u| u.set(u.get() + 1));
-}
-
-/// One piece of spawned work started.
-pub(crate) fn unstarted_done() {
-    UNSTARTED.with(|u| u.set(u.get().saturating_sub(1)));
-}
-
-/// A new loop starts on this thread: nothing is pending from an earlier one.
-pub(crate) fn unstarted_reset() {
-    UNSTARTED.with(|u| u.set(0));
-}
-
-/// How much spawned work has not started yet.
-pub(crate) fn unstarted() -> usize {
-    UNSTARTED.with(Cell::get)
+/// Sleep out a delayed call's delay, unless its pending is done first (cancelled before it
+/// started): then `false` at once, so that the task ends instead of holding the call (and
+/// its timer) for the rest of the delay.
+async fn sleep_unless_done(d: Duration, pending: &AnyPending) -> bool {
+    let sleep = std::pin::pin!(rt::sleep(d));
+    match futures::future::select(sleep, pending.wait_done(None)).await {
+        futures::future::Either::Left(_) => true,
+        futures::future::Either::Right(_) => false,
+    }
 }
 
 /// A call on its way to (or inside) a caller's loop.
@@ -460,11 +444,11 @@ where
                 // must still drop the closure, then finish its pending.
                 let mut slot = Unrun(Some(*self));
                 let view = slot.0.as_ref().map(|c| c.b.shared.view());
-                crate::backend::spawn_local(async move {
+                rt::spawn_local(async move {
                     // A cancel ends the wait at once: the task does not linger for the
                     // delay. Not run, the slot drops the closure and finishes the pending.
                     let due = match &view {
-                        Some(v) => crate::backend::delay(d, v).await,
+                        Some(v) => sleep_unless_done(d, v).await,
                         None => false,
                     };
                     if due {
@@ -528,7 +512,7 @@ where
         } = b;
         let counted = delay.is_none();
         if counted {
-            unstarted_add();
+            rt::unstarted_add();
         }
         // Regression ("nothing is lost"): the task is made here, before the spawn, so a
         // task dropped before its first poll by a stopping caller still finishes its
@@ -543,13 +527,13 @@ where
             guest,
         };
         match delay {
-            None => crate::backend::spawn_local(task),
+            None => rt::spawn_local(task),
             // Only delayed calls carry a timer.
-            Some(d) => crate::backend::spawn_local(async move {
+            Some(d) => rt::spawn_local(async move {
                 // Cancelled during the delay: the task is dropped at once, which drops
                 // the closure and finishes the pending (see `CallTask`'s `Drop`).
                 let view = task.shared.view();
-                if crate::backend::delay(d, &view).await {
+                if sleep_unless_done(d, &view).await {
                     task.await
                 }
             }),
@@ -624,7 +608,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
         let mut this = self.project();
         if std::mem::take(this.counted) {
-            unstarted_done();
+            rt::unstarted_done();
         }
         let shared = &*this.shared;
         let span = this.span.get();

@@ -40,7 +40,6 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
-mod backend;
 mod caller;
 mod completion;
 mod context;
@@ -48,16 +47,16 @@ mod error;
 pub mod job;
 mod pending;
 mod queue;
+mod rt;
 pub mod state;
 mod sync;
 mod timer;
 mod tracker;
 mod unwind;
 
-pub use crate::backend::HostLoop;
 pub use crate::caller::{
     to_thread, to_thread_async, to_thread_with, Backend, CallOptions, Caller, CallerBuilder,
-    CallerId, CallerState, PoolConfig,
+    CallerState, HostLoop, PoolConfig,
 };
 pub use crate::completion::{
     as_completed, as_completed_stream, wait, AsCompleted, Completable, ReturnWhen,
@@ -69,6 +68,7 @@ pub use crate::pending::{
     AnyPending, CallbackId, Metadata, Pending, PendingState, Resolver, Wait, WaitDone,
 };
 pub use crate::queue::{queue_caller, QueueResult};
+pub use crate::rt::CallerId;
 pub use crate::timer::{sleep, timeout};
 pub use crate::tracker::{
     dump, GroupBuilder, GroupMode, ManagerGuard, PendingGroup, PendingManager,

@@ -10,6 +10,7 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -17,12 +18,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::task::{Poll, Waker};
 
-use crate::caller::scheduler::Msg;
-use crate::caller::{Caller, CallerState};
+use crate::caller::{Caller, CallerState, Msg, OnStop};
 use crate::context::{run_in_frame, Context, Trackers};
 use crate::error::{panic_message, Error};
-use crate::job::{unstarted_add, unstarted_done, Runnable};
+use crate::job::Runnable;
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
+use crate::rt::{unstarted_add, unstarted_done};
 use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// What a queued function may return: `()`, or `Result<(), E>` whose `Err` is logged.
@@ -48,8 +49,33 @@ impl<E: fmt::Display + 'static> QueueResult for Result<(), E> {
     }
 }
 
-/// A queue as the caller's map sees it.
-pub(crate) trait AnyQueue: Send + Sync {
+/// A caller's queues, by key (attached to the caller: see [`OnStop`]).
+#[derive(Default)]
+struct QueueTable(Mutex<Queues>);
+
+#[derive(Default)]
+struct Queues {
+    by_key: HashMap<TypeId, Arc<dyn AnyQueue>>,
+    /// The caller stopped: no queue is made any more.
+    closed: bool,
+}
+
+impl OnStop for QueueTable {
+    /// Close every queue because the caller stops.
+    fn caller_stopped(&self, reason: &str) {
+        let queues: Vec<_> = {
+            let mut table = lock(&self.0);
+            table.closed = true;
+            table.by_key.drain().map(|(_, q)| q).collect()
+        };
+        for q in queues {
+            q.close(Some(reason));
+        }
+    }
+}
+
+/// A queue as its caller's table sees it.
+trait AnyQueue: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// Close: no more calls run. `reason` set means the caller stopped.
     fn close(&self, reason: Option<&str>);
@@ -343,7 +369,7 @@ where
         lock(&queue.items).push_back((args, counted));
         queue.sent_one();
         if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
-            crate::backend::spawn_local(run_queue(queue.clone()));
+            crate::rt::spawn_local(run_queue(queue.clone()));
         } else if let Some(w) = lock(&queue.runner).take() {
             w.wake();
         }
@@ -469,17 +495,18 @@ impl Caller {
         A: Send + 'static,
         F: Send + Sync + 'static,
     {
-        let mut map = lock(&self.inner.queues);
-        // Checked under the map's lock (regression: checked before it, a queue made while
+        let table = self.attachment::<QueueTable>();
+        let mut map = lock(&table.0);
+        // Checked under the table's lock (regression: checked before it, a queue made while
         // the caller stopped was inserted after `stop` had closed every queue, and stayed
-        // open for ever). `stop` sets the state before it takes this lock to close the
-        // queues, so either this sees the stop, or the stop sees this queue.
-        if self.state() >= CallerState::Stopping {
+        // open for ever). The stop closes the table under this lock, so either this sees
+        // the stop, or the stop sees this queue.
+        if map.closed {
             return Err(Error::CallerStopped {
                 caller: self.name().to_owned(),
             });
         }
-        if let Some(q) = map.get(&key) {
+        if let Some(q) = map.by_key.get(&key) {
             return q
                 .clone()
                 .as_any()
@@ -507,22 +534,24 @@ impl Caller {
             flushes: Mutex::new(Vec::new()),
             function,
         });
-        map.insert(key, q.clone());
+        map.by_key.insert(key, q.clone());
         drop(map);
         // Cancelling the queue's pending closes the queue (the outcome is cancelled: the
         // cancel was asked before the queue finished).
         let weak = Arc::downgrade(&q);
-        let caller = self.clone();
+        let table = Arc::downgrade(&table);
         q.pending.set_canceller(move |_| {
             if let Some(q) = weak.upgrade() {
-                let mut map = lock(&caller.inner.queues);
-                if map
-                    .get(&key)
-                    .is_some_and(|open| open.view() == q.pending.any())
-                {
-                    map.remove(&key);
+                if let Some(table) = table.upgrade() {
+                    let mut map = lock(&table.0);
+                    if map
+                        .by_key
+                        .get(&key)
+                        .is_some_and(|open| open.view() == q.pending.any())
+                    {
+                        map.by_key.remove(&key);
+                    }
                 }
-                drop(map);
                 q.close(None);
             }
         });
@@ -635,12 +664,9 @@ impl Caller {
     }
 
     fn push_item(&self, item: Box<dyn Runnable>) -> Result<(), Error> {
-        self.inner
-            .inbox
-            .push(Msg::Run(item))
-            .map_err(|_| Error::CallerStopped {
-                caller: self.name().to_owned(),
-            })
+        self.send(Msg::Run(item)).map_err(|_| Error::CallerStopped {
+            caller: self.name().to_owned(),
+        })
     }
 
     /// The pending inside which `func`'s queue runs, if the queue exists. For a
@@ -664,12 +690,14 @@ impl Caller {
     /// the `#[queued]` function `func` (found by the function's path).
     fn find_queue<F: 'static>(&self, func: &F) -> Option<(TypeId, Arc<dyn AnyQueue>)> {
         let _ = func;
-        let queues = lock(&self.inner.queues);
-        if let Some(q) = queues.get(&TypeId::of::<F>()) {
+        let table = self.attachment::<QueueTable>();
+        let queues = lock(&table.0);
+        if let Some(q) = queues.by_key.get(&TypeId::of::<F>()) {
             return Some((TypeId::of::<F>(), q.clone()));
         }
         let path = std::any::type_name::<F>();
         queues
+            .by_key
             .iter()
             .find(|(_, q)| q.function() == Some(path))
             .map(|(k, q)| (*k, q.clone()))
@@ -691,7 +719,7 @@ impl Caller {
     pub fn queue_close<F: 'static>(&self, func: &F) -> bool {
         let q = self
             .find_queue(func)
-            .and_then(|(key, _)| lock(&self.inner.queues).remove(&key));
+            .and_then(|(key, _)| lock(&self.attachment::<QueueTable>().0).by_key.remove(&key));
         match q {
             Some(q) => {
                 q.close(None);
@@ -733,20 +761,12 @@ impl Caller {
             }
             Some(queue) => {
                 let flush = queue.flush(done.resolver());
-                if let Err(Msg::Run(r)) = self.inner.inbox.push(Msg::Run(flush)) {
-                    r.refuse(&format!("caller '{}' stopped", self.name()));
+                if let Err(Msg::Run(r)) = self.send(Msg::Run(flush)) {
+                    r.refuse(&self.stop_reason());
                 }
             }
         }
         done
-    }
-
-    /// Close every queue because the caller stops.
-    pub(crate) fn close_queues(&self, reason: &str) {
-        let queues: Vec<_> = lock(&self.inner.queues).drain().map(|(_, q)| q).collect();
-        for q in queues {
-            q.close(Some(reason));
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Every atomic and lock the crate uses comes through here, so that a model-checking build
 //! swaps them in one place: with `RUSTFLAGS="--cfg caller_loom"`, the crate's unit tests
-//! use loom's types and run the models of `sync/models.rs` and `caller/scheduler/model.rs`
+//! use loom's types and run the models of `pending/models.rs` and `caller/loops/model.rs`
 //! (see `.ci/run`). The cfg is the crate's own: tokio's `--cfg loom` would also switch
 //! tokio itself to loom, which it does not support from outside.
 //!
@@ -69,5 +69,27 @@ pub(crate) fn spin_expired(start: std::time::Instant, budget: std::time::Duratio
     cfg!(all(test, caller_loom)) || start.elapsed() >= budget
 }
 
+/// Runs `f` under loom (the models are beside what they model: `pending/models.rs`,
+/// `caller/loops/model.rs`) with a preemption bound: models of three threads stay in the
+/// thousands of interleavings instead of millions, and the bugs of this kind (a missed
+/// wake-up, a double finish) need one or two preemptions to show.
 #[cfg(all(test, caller_loom))]
-pub(crate) mod models;
+pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    let start = std::time::Instant::now();
+    b.check(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    // Read by `.ci/run` for its figures.
+    println!(
+        "loom: {} interleavings in {:?}",
+        runs.load(std::sync::atomic::Ordering::Relaxed),
+        start.elapsed()
+    );
+}

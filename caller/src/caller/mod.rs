@@ -12,13 +12,17 @@
 //!   dropped *on the caller's thread* and finish cancelled), and leaves the registry.
 //! - A protected caller ignores a non-forced stop.
 
+mod attach;
+mod inbox;
+mod loops;
 mod pool;
 mod registry;
-pub(crate) mod scheduler;
 
+pub(crate) use attach::OnStop;
+pub(crate) use inbox::Msg;
+pub use loops::HostLoop;
 pub use pool::PoolConfig;
 
-use std::any::TypeId;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,44 +34,10 @@ use crate::context::{Context, Trackers};
 use crate::error::Error;
 use crate::job::{IntoJob, JobBuilder, JobValue};
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
-use crate::queue::AnyQueue;
+use crate::rt::CallerId;
 use crate::sync::{lock, AtomicBool, AtomicU8, Mutex, Ordering};
 
-use scheduler::{Inbox, Msg};
-
-/// The id of a thread's caller. Each thread has one id (assigned on first use), so a
-/// caller's id is also the id of its thread, as in async-kernel.
-///
-/// ```
-/// let here = caller::CallerId::current();
-/// assert_eq!(here, caller::CallerId::current());
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallerId(u64);
-
-impl CallerId {
-    /// The id of the current thread (and of its caller, if it has one).
-    pub fn current() -> CallerId {
-        registry::thread_id()
-    }
-
-    /// The number inside.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Debug for CallerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CallerId({})", self.0)
-    }
-}
-
-impl fmt::Display for CallerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+use inbox::Inbox;
 
 /// The async backend a caller runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -259,14 +229,14 @@ impl CallerBuilder {
                 });
             }
         }
-        let id = registry::new_id();
+        let id = CallerId::fresh();
         let name = self.name.clone().unwrap_or_else(|| format!("caller-{id}"));
         check_name(&name)?;
         let caller = Caller::new_inner(id, name.clone(), &self, false);
         let c2 = caller.clone();
         let handle = std::thread::Builder::new()
             .name(name)
-            .spawn(move || scheduler::run_thread(c2))
+            .spawn(move || loops::run_thread(c2))
             .map_err(|e| Error::invalid(format!("cannot start a thread: {e}")))?;
         let _ = caller.inner.thread.set(handle.thread().clone());
         registry::insert(&caller);
@@ -359,7 +329,7 @@ impl CallerBuilder {
             ));
         }
         let caller = self.register_here()?;
-        scheduler::run_here(caller, fut)
+        loops::run_here(caller, fut)
     }
 
     /// Make the current thread a caller for the life of `fut`, inside the tokio runtime
@@ -412,7 +382,7 @@ impl CallerBuilder {
             ));
         }
         let caller = self.register_here()?;
-        scheduler::run_inside(caller, fut).await
+        loops::run_inside(caller, fut).await
     }
 
     /// Make the current thread — one that its host owns, such as a GUI or game loop — a
@@ -496,8 +466,8 @@ pub(crate) struct Inner {
     backend: Backend,
     protected: AtomicBool,
     state: AtomicU8,
-    pub(crate) inbox: Inbox,
-    pub(crate) queues: Mutex<HashMap<TypeId, Arc<dyn AnyQueue>>>,
+    inbox: Inbox,
+    attachments: Mutex<attach::Attachments>,
     parent: Option<Weak<Inner>>,
     children: Mutex<Vec<Caller>>,
     thread: OnceLock<std::thread::Thread>,
@@ -633,7 +603,7 @@ impl Caller {
                 protected: AtomicBool::new(opts.protected),
                 state: AtomicU8::new(0),
                 inbox: Inbox::new(),
-                queues: Mutex::new(HashMap::new()),
+                attachments: Mutex::default(),
                 parent: opts.parent.as_ref().map(|p| Arc::downgrade(&p.inner)),
                 children: Mutex::new(Vec::new()),
                 thread: OnceLock::new(),
@@ -653,7 +623,7 @@ impl Caller {
     /// assert!(caller::Caller::current().is_none());
     /// ```
     pub fn current() -> Option<Caller> {
-        crate::context::loop_id().and_then(registry::get)
+        crate::rt::loop_id().and_then(registry::get)
     }
 
     /// The main thread's caller, if the main thread runs one (`#[caller::main]` or
@@ -874,11 +844,16 @@ impl Caller {
         for msg in self.inner.inbox.close() {
             msg.refuse(&reason);
         }
-        self.close_queues(&reason);
+        self.stop_attachments(&reason);
         CallerState::Stopping
     }
 
-    fn stop_reason(&self) -> String {
+    /// Hand `msg` to this caller's loop; handed back if the caller stopped.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), Msg> {
+        self.inner.inbox.push(msg)
+    }
+
+    pub(crate) fn stop_reason(&self) -> String {
         format!("caller '{}' stopped", self.inner.name)
     }
 
@@ -1019,7 +994,7 @@ impl Caller {
             delay,
             guest,
         });
-        if let Err(Msg::Run(r)) = self.inner.inbox.push(Msg::Run(built.0)) {
+        if let Err(Msg::Run(r)) = self.send(Msg::Run(built.0)) {
             r.refuse(&self.stop_reason());
         }
         pending

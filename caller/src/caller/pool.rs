@@ -33,7 +33,7 @@ struct Idle {
 struct Pool {
     idle: Vec<Idle>,
     /// Workers with an idle check scheduled on them.
-    checking: HashSet<super::CallerId>,
+    checking: HashSet<crate::rt::CallerId>,
 }
 
 fn pool() -> &'static Mutex<Pool> {

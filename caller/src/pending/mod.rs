@@ -37,6 +37,8 @@
 //!   exactly once and no user code runs under a crate lock.
 //! - A pending that is not `RUNNING` and has no canceller is finished by `cancel` itself.
 
+#[cfg(all(test, caller_loom))]
+mod models;
 mod wait;
 
 pub use wait::{Wait, WaitDone};
@@ -103,14 +105,14 @@ type Canceller = Arc<dyn Fn(&str) + Send + Sync + 'static>;
 pub struct Metadata {
     id: u64,
     name: Cow<'static, str>,
-    caller: Option<(crate::CallerId, Arc<str>)>,
+    caller: Option<(crate::rt::CallerId, Arc<str>)>,
     created: Instant,
 }
 
 impl Metadata {
     pub(crate) fn new(
         name: Cow<'static, str>,
-        caller: Option<(crate::CallerId, Arc<str>)>,
+        caller: Option<(crate::rt::CallerId, Arc<str>)>,
     ) -> Self {
         static NEXT_ID: crate::sync::global::AtomicU64 = crate::sync::global::AtomicU64::new(1);
         Metadata {
@@ -132,7 +134,7 @@ impl Metadata {
     }
 
     /// The id and name of the caller the call runs on; `None` for a pending made by hand.
-    pub fn caller(&self) -> Option<(crate::CallerId, &str)> {
+    pub fn caller(&self) -> Option<(crate::rt::CallerId, &str)> {
         self.caller.as_ref().map(|(id, n)| (*id, &**n))
     }
 

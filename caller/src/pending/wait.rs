@@ -39,7 +39,7 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
         return Ok(());
     }
     if let Some((id, name)) = h.meta.caller() {
-        if crate::context::loop_running_here(id) {
+        if crate::rt::loop_running_here(id) {
             return Err(Error::WouldDeadlock {
                 caller: name.to_owned(),
             });
@@ -111,8 +111,8 @@ pub(super) fn awaits_itself(view: &AnyPending) -> Option<Error> {
     if view.header().is_settled() {
         return None;
     }
-    let current = crate::context::current_pending()?;
-    (current.id() == view.id()).then(|| would_deadlock(view.header()))
+    let current = crate::rt::pending_here()?;
+    (current == view.id()).then(|| would_deadlock(view.header()))
 }
 
 /// The future of [`Pending::wait`]: the outcome, or `Err(TimedOut)` after the timeout.

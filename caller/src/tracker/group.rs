@@ -356,7 +356,7 @@ impl PendingGroup {
             .trackers()
             .iter()
             .rev()
-            .find_map(|t| t.clone().as_group())
+            .find_map(super::as_group)
             .map(|inner| PendingGroup { inner })
     }
 
@@ -492,7 +492,7 @@ impl PendingGroup {
         let enclosing: Vec<Arc<GroupInner>> = outer
             .trackers()
             .iter()
-            .filter_map(|t| t.clone().as_group())
+            .filter_map(super::as_group)
             .collect();
         let parent = enclosing.last().cloned();
         for g in &enclosing {
@@ -857,7 +857,7 @@ impl GroupInner {
         }
     }
 
-    pub(crate) fn caller_id(&self) -> Option<crate::CallerId> {
+    pub(crate) fn caller_id(&self) -> Option<crate::rt::CallerId> {
         self.caller.as_ref().map(Caller::id)
     }
 }
@@ -879,8 +879,8 @@ impl Tracker for GroupInner {
         self.id
     }
 
-    fn as_group(self: Arc<Self>) -> Option<Arc<GroupInner>> {
-        Some(self)
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 

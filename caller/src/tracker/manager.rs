@@ -161,6 +161,10 @@ impl Tracker for ManagerInner {
     fn id(&self) -> u64 {
         self.id
     }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
+    }
 }
 
 impl MemberDone for ManagerInner {

@@ -24,6 +24,11 @@ fn registry_insert(g: &Arc<GroupInner>) {
     lock(live_groups()).push((g.id(), Arc::downgrade(g)));
 }
 
+/// `t` as a group, if it is one.
+fn as_group(t: &Arc<dyn crate::context::Tracker>) -> Option<Arc<GroupInner>> {
+    t.clone().as_any().downcast::<GroupInner>().ok()
+}
+
 fn registry_remove(id: u64) {
     lock(live_groups()).retain(|(i, w)| *i != id && w.strong_count() > 0);
 }

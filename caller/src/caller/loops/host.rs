@@ -21,11 +21,13 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use crate::caller::{scheduler, Caller};
+use super::{scheduler, LoopBackend, LoopRun};
+use crate::caller::Caller;
+use crate::rt::{LocalExecutor, Spawner};
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 use crate::unwind::{drop_caught, message_of};
 
@@ -178,39 +180,24 @@ fn drop_task(task: LocalTask) {
     }
 }
 
-thread_local! {
-    static EXEC: RefCell<Option<Rc<Executor>>> = const { RefCell::new(None) };
+impl LocalExecutor for Executor {
+    fn spawn(&self, task: LocalTask) {
+        Executor::spawn(self, task);
+    }
 }
 
-pub(crate) fn is_host_thread() -> bool {
-    EXEC.with(|e| e.borrow().is_some())
-}
+/// The host backend: tasks go to the executor, which drops them when the loop stops.
+struct HostBackend(Rc<Executor>);
 
-/// Spawn on this host thread's executor. Call only when [`is_host_thread`].
-pub(crate) fn spawn<F: Future<Output = ()> + 'static>(fut: F) {
-    let exec = EXEC
-        .with(|e| e.borrow().clone())
-        .expect("spawn on a host thread");
-    exec.spawn(Box::pin(fut));
-}
+impl LoopBackend for HostBackend {
+    fn spawner(&self) -> Spawner {
+        Spawner::Local(self.0.clone())
+    }
 
-/// The shared background runtime whose driver serves guest tokio futures: a
-/// current-thread runtime whose one thread sits in `block_on`, driving timers and I/O for
-/// every guest that enters its handle.
-pub(crate) fn guest_runtime() -> &'static tokio::runtime::Handle {
-    static RT: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    RT.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("caller: cannot start the background tokio runtime");
-        let handle = rt.handle().clone();
-        std::thread::Builder::new()
-            .name("caller-tokio-guest".into())
-            .spawn(move || rt.block_on(std::future::pending::<()>()))
-            .expect("caller: cannot start the background tokio thread");
-        handle
-    })
+    fn drop_tasks(&mut self) {
+        self.0.clear();
+        crate::state::clear();
+    }
 }
 
 /// A caller driven by the loop of a thread that something else owns; see the module
@@ -247,7 +234,8 @@ pub(crate) fn guest_runtime() -> &'static tokio::runtime::Handle {
 pub struct HostLoop {
     caller: Caller,
     exec: Rc<Executor>,
-    prev_loop: Option<crate::CallerId>,
+    /// Until the loop stopped.
+    run: std::cell::RefCell<Option<LoopRun<HostBackend>>>,
     scheduler_done: Rc<std::cell::Cell<bool>>,
     finished: std::cell::Cell<bool>,
 }
@@ -264,21 +252,18 @@ impl HostLoop {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
         });
-        EXEC.with(|e| *e.borrow_mut() = Some(exec.clone()));
-        let prev_loop = crate::context::set_loop(Some(caller.id()));
-        crate::job::unstarted_reset();
         let scheduler_done = Rc::new(std::cell::Cell::new(false));
         let done = scheduler_done.clone();
         let c = caller.clone();
         exec.spawn(Box::pin(async move {
-            scheduler::scheduler(c).await;
+            scheduler(c).await;
             done.set(true);
         }));
-        scheduler::mark_started(&caller);
+        let run = LoopRun::start(&caller, HostBackend(exec.clone()), true);
         HostLoop {
             caller,
             exec,
-            prev_loop,
+            run: std::cell::RefCell::new(Some(run)),
             scheduler_done,
             finished: std::cell::Cell::new(false),
         }
@@ -320,11 +305,10 @@ impl HostLoop {
 
     fn shutdown(&self) {
         self.finished.set(true);
-        scheduler::refuse_leftovers(&self.caller);
-        self.exec.clear();
-        crate::context::set_loop(self.prev_loop);
-        EXEC.with(|e| *e.borrow_mut() = None);
-        scheduler::finish(&self.caller);
+        let run = self.run.borrow_mut().take();
+        if let Some(run) = run {
+            run.stop();
+        }
     }
 }
 

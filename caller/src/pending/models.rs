@@ -1,4 +1,4 @@
-//! loom models of the pending state machine (see `pending/mod.rs` for the states): every
+//! loom models of the pending state machine (see `mod.rs` for the states): every
 //! interleaving of a completion, a cancel, callbacks being added and removed, waiters of
 //! every kind and a wait that times out. Run with
 //! `RUSTFLAGS="--cfg caller_loom" cargo test -p caller --lib --release loom_`.
@@ -16,31 +16,9 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::pending::{Metadata, Pending, PendingState, Shared};
-use crate::Error;
-
-/// Runs `f` under loom with a preemption bound: models of three threads stay in the
-/// thousands of interleavings instead of millions, and the bugs of this kind (a missed
-/// wake-up, a double finish) need one or two preemptions to show.
-pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    let start = std::time::Instant::now();
-    b.check(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
-    });
-    // Read by `.ci/run` for its figures.
-    println!(
-        "loom: {} interleavings in {:?}",
-        runs.load(std::sync::atomic::Ordering::Relaxed),
-        start.elapsed()
-    );
-}
+use super::{Metadata, Pending, PendingState, Shared};
+use crate::error::Error;
+use crate::sync::model;
 
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))

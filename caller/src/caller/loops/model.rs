@@ -1,5 +1,5 @@
 //! loom models of the loop hand-off: the inbox, the loop's [`LoopWake`] waker and the
-//! spin before a park (run with the pending models, see `sync/models.rs`).
+//! spin before a park (run with the pending models, see `pending/models.rs`).
 //!
 //! The loop is modelled as tokio runs it: poll the loop's future ([`Watched`]) with the
 //! runtime's waker; when it is pending, call the park hook ([`Spin::before_park`]), park
@@ -16,8 +16,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::{Inbox, LoopWake, Msg, Spin, Watched};
-use crate::sync::models::model;
+use super::spin::{LoopWake, Spin, Watched};
+use crate::caller::inbox::{Inbox, Msg};
+use crate::sync::model;
 use crate::sync::{lock, Condvar, Mutex};
 
 /// The runtime's waker: unparks the loop's thread. A wake-up before the park is kept (the
@@ -58,8 +59,8 @@ fn run_loop(inbox: &Inbox, budget_ns: u64, ran: &AtomicUsize) -> usize {
     let runtime = Waker::from(unpark.clone());
     let mut batch = VecDeque::new();
     let mut received = 0;
-    let mut watched = Watched {
-        fut: std::future::poll_fn(|cx| loop {
+    let mut watched = Watched::new(
+        std::future::poll_fn(|cx| loop {
             match inbox.poll_recv(cx, &mut batch) {
                 Poll::Ready(true) => {
                     for msg in batch.drain(..) {
@@ -73,10 +74,8 @@ fn run_loop(inbox: &Inbox, budget_ns: u64, ran: &AtomicUsize) -> usize {
                 Poll::Pending => return Poll::Pending,
             }
         }),
-        waker: Waker::from(wake.clone()),
-        wake,
-        seen: None,
-    };
+        &wake,
+    );
     loop {
         let mut cx = Context::from_waker(&runtime);
         if Pin::new(&mut watched).poll(&mut cx).is_ready() {
