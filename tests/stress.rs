@@ -10,6 +10,11 @@
 //! STRESS_SEED=1234 cargo test --test stress -- --ignored --nocapture   # replay a seed
 //! ```
 //!
+//! A run still going well past its deadline has hung: a watchdog prints the seed, the
+//! `dump()` of the live tree and every thread's stack (through gdb, where it is installed),
+//! then ends the process. `STRESS_HANG_PAUSE_S=300` keeps the hung process that long first,
+//! to attach a debugger by hand.
+//!
 //! A seed fixes what every driver does (its operations and their arguments); the order in
 //! which the threads meet is the machine's. Checked at the end:
 //! - every pending ever made is done (`undone = 0`), and each outcome is one that what was
@@ -689,6 +694,23 @@ fn group(world: &World, rng: &mut Rng, ledger: &mut Ledger) {
     let _ = ledger;
 }
 
+/// Print every thread's stack, where gdb is installed and may attach (a hung run then says
+/// where each thread waits, in the CI log itself).
+fn print_backtraces() {
+    let pid = std::process::id().to_string();
+    let out = std::process::Command::new("gdb")
+        .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 30"])
+        .output();
+    match out {
+        Ok(out) => eprintln!(
+            "stress: every thread's stack (gdb):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("stress: no backtraces (gdb: {e})"),
+    }
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
@@ -780,6 +802,14 @@ fn stress() {
                         6 * LIMIT,
                         caller::dump()
                     );
+                    print_backtraces();
+                    if let Some(s) = env_u64("STRESS_HANG_PAUSE_S") {
+                        eprintln!(
+                            "stress: pid {} paused {s} s for a debugger",
+                            std::process::id()
+                        );
+                        std::thread::sleep(Duration::from_secs(s));
+                    }
                     std::process::exit(101);
                 }
                 std::thread::sleep(Duration::from_millis(200));
