@@ -182,10 +182,7 @@ impl Caller {
         A: Send + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
-            Kind::Sync(func)
-        })?;
-        self.push_item(Box::new(SyncItem(QueueItem::new(queue, args))))
+        self.queue_call_as(TypeId::of::<F>(), type_name::<F>(), None, func, args)
     }
 
     /// [`queue_call`](Self::queue_call) for an async function: each call's future is
@@ -208,10 +205,7 @@ impl Caller {
         Fut: Future<Output = R> + 'static,
         R: QueueResult,
     {
-        let queue = self.queue_for(TypeId::of::<F>(), type_name::<F>(), None, || {
-            Kind::Async(func)
-        })?;
-        self.push_item(Box::new(AsyncItem(QueueItem::new(queue, args))))
+        self.queue_call_async_as(TypeId::of::<F>(), type_name::<F>(), None, func, args)
     }
 
     /// [`queue_call`](Self::queue_call) for the queue keyed by `key`, named `name`, and
