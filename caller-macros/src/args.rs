@@ -297,7 +297,7 @@ impl Args {
 
     /// ```text
     /// arg := "main"
-    ///      | "name" "=" LitStr
+    ///      | "name" "=" LitStr              (non-empty, no NUL: it names a thread)
     ///      | "caller" "=" Expr              (a Caller, &Caller, Option or Result of one)
     ///      | "state" "=" Ident              (a parameter of the function)
     ///      | "crate" "=" (Path | LitStr)
@@ -336,7 +336,8 @@ impl Args {
     }
 }
 
-/// A caller's name: `#[on_thread]` takes no empty one.
+/// A caller's name: the runtime takes no empty name, nor one with a NUL byte (it names the
+/// caller's thread too), so neither compiles.
 fn name_value(spec: &Spec, input: ParseStream<'_>) -> syn::Result<LitStr> {
     if !input.peek(LitStr) {
         let example = spec.example_name;
@@ -345,10 +346,22 @@ fn name_value(spec: &Spec, input: ParseStream<'_>) -> syn::Result<LitStr> {
         )));
     }
     let lit: LitStr = input.parse()?;
-    if lit.value().is_empty() && spec.what == ON_THREAD.what {
-        return Err(syn::Error::new(lit.span(), "the caller's name is empty"));
-    }
-    Ok(lit)
+    let value = lit.value();
+    let wrong = if value.is_empty() {
+        "be empty"
+    } else if value.contains('\0') {
+        "contain a NUL byte"
+    } else {
+        return Ok(lit);
+    };
+    Err(syn::Error::new(
+        lit.span(),
+        format!(
+            "a caller's name cannot {wrong}: it names the caller's thread too \
+             (`name = \"{}\"`)",
+            spec.example_name
+        ),
+    ))
 }
 
 fn state_value(input: ParseStream<'_>) -> syn::Result<Ident> {
