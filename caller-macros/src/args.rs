@@ -130,7 +130,8 @@ pub(crate) struct Spec {
     /// The keys it takes, in the order its errors list them.
     keys: &'static [Key],
     end: End,
-    /// The caller's name in the example of `name = ".."`'s error.
+    /// The caller's name in the example of `name = ".."`'s errors (for the macros that
+    /// take `name`).
     example_name: &'static str,
 }
 
