@@ -1,10 +1,13 @@
-//! Duration values of the macros' keys (`timeout = 50ms`): a literal with a unit suffix,
-//! checked and converted once into a typed [`DurationArg`], or any `Duration` expression.
+//! Parse phase, duration values (`timeout = 50ms`): a literal with a unit suffix, checked
+//! and converted once, when parsed, into a typed [`DurationLit`] (its text is never read
+//! again), or any `Duration` expression; expansion writes either as a `Duration`.
 
-use proc_macro2::{Literal, TokenStream};
-use quote::quote;
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote_spanned, ToTokens};
 use syn::parse::ParseStream;
 use syn::{Expr, Lit, UnOp};
+
+use crate::args::ungroup;
 
 /// The unit suffixes a duration literal accepts, as the error lists them.
 pub(crate) const UNITS: &str = "`ns`, `us`, `ms`, `s`, `m`, `min` (no suffix: seconds)";
@@ -12,9 +15,15 @@ pub(crate) const UNITS: &str = "`ns`, `us`, `ms`, `s`, `m`, `min` (no suffix: se
 /// A duration key's value, checked.
 pub(crate) enum DurationArg {
     /// A literal (`50ms`, `2.5`, `1min`), converted at compile time.
-    Literal(std::time::Duration),
+    Lit(DurationLit),
     /// Any other expression; it must be a `core::time::Duration`.
     Expr(Expr),
+}
+
+/// A duration literal's value, exact to the nanosecond, and where it was written.
+pub(crate) struct DurationLit {
+    pub(crate) value: std::time::Duration,
+    pub(crate) span: Span,
 }
 
 impl DurationArg {
@@ -25,7 +34,7 @@ impl DurationArg {
     /// suffix := "ns" | "us" | "ms" | "s" | "m" | "min"
     /// ```
     pub(crate) fn parse_value(input: ParseStream<'_>, key: &str) -> syn::Result<DurationArg> {
-        let expr = crate::config::ungroup(input.parse()?);
+        let expr = ungroup(input.parse()?);
         match expr {
             Expr::Lit(l) => match &l.lit {
                 Lit::Int(i) => literal(key, i.base10_digits(), i.suffix(), i.span()),
@@ -45,16 +54,21 @@ impl DurationArg {
             other => Ok(DurationArg::Expr(other)),
         }
     }
+}
 
-    /// A `Duration` expression of this value.
-    pub(crate) fn to_expr(&self) -> TokenStream {
+/// A `Duration` expression of the value: `::core::time::Duration::new(secs, nanos)` for a
+/// literal, the expression as written otherwise.
+impl ToTokens for DurationArg {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
         match self {
-            DurationArg::Literal(d) => {
-                let secs = Literal::u64_unsuffixed(d.as_secs());
-                let nanos = Literal::u32_unsuffixed(d.subsec_nanos());
-                quote!(::core::time::Duration::new(#secs, #nanos))
+            DurationArg::Lit(DurationLit { value, span }) => {
+                let secs = Literal::u64_unsuffixed(value.as_secs());
+                let nanos = Literal::u32_unsuffixed(value.subsec_nanos());
+                // Resolved at the call site, as every path the macros write; shown at the literal.
+                let at = Span::call_site().located_at(*span);
+                tokens.extend(quote_spanned!(at=> ::core::time::Duration::new(#secs, #nanos)));
             }
-            DurationArg::Expr(e) => quote!(#e),
+            DurationArg::Expr(e) => e.to_tokens(tokens),
         }
     }
 }
@@ -73,12 +87,7 @@ fn unit_nanos(suffix: &str) -> Option<u128> {
 
 /// The literal `digits` (base 10, as syn gives them: `50`, `2.5`, `1e3`, `2.5e-3`) in
 /// units of `suffix`, exactly, to the nanosecond (finer digits are dropped).
-fn literal(
-    key: &str,
-    digits: &str,
-    suffix: &str,
-    span: proc_macro2::Span,
-) -> syn::Result<DurationArg> {
+fn literal(key: &str, digits: &str, suffix: &str, span: Span) -> syn::Result<DurationArg> {
     let Some(unit) = unit_nanos(suffix) else {
         return Err(syn::Error::new(
             span,
@@ -94,7 +103,8 @@ fn literal(
     let nanos = nanos_of(digits, unit).ok_or_else(too_large)?;
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_large())?;
     let sub = (nanos % 1_000_000_000) as u32;
-    Ok(DurationArg::Literal(std::time::Duration::new(secs, sub)))
+    let value = std::time::Duration::new(secs, sub);
+    Ok(DurationArg::Lit(DurationLit { value, span }))
 }
 
 /// `digits × unit`, in nanoseconds, with decimal arithmetic (no float rounding), or
@@ -134,7 +144,7 @@ mod tests {
             src,
         )
         .map(|d| match d {
-            DurationArg::Literal(d) => d,
+            DurationArg::Lit(d) => d.value,
             DurationArg::Expr(_) => panic!("{src} is a literal"),
         })
     }

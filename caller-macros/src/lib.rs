@@ -10,12 +10,16 @@
 
 use proc_macro::TokenStream;
 
-mod config;
+// The phases, as in thiserror-impl: parse (`args`: every macro's keys; `duration`, `mode`:
+// typed values; `ast`: each macro's final configuration), validate (`valid`: the
+// signature checks), expand (`expand/`: one file per macro). `errors` serves them all.
+mod args;
+mod ast;
 mod duration;
-mod entry;
-mod group;
-mod on_thread;
-mod queued;
+mod errors;
+mod expand;
+mod mode;
+mod valid;
 
 /// Run the function on another thread: calling it schedules the body there and returns a
 /// [`caller::Pending<T>`](https://docs.rs/caller/latest/caller/struct.Pending.html) at once.
@@ -90,7 +94,7 @@ mod queued;
 /// [`Caller::main_thread`]: https://docs.rs/caller/latest/caller/struct.Caller.html#method.main_thread
 #[proc_macro_attribute]
 pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
-    on_thread::expand(args.into(), item.into()).into()
+    expand::on_thread::expand(args.into(), item.into()).into()
 }
 
 /// Queue every call of the function: a call enqueues the body on the function's own queue
@@ -155,7 +159,7 @@ pub fn on_thread(args: TokenStream, item: TokenStream) -> TokenStream {
 /// argument that is not `Send`, an unknown or repeated key.
 #[proc_macro_attribute]
 pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
-    queued::expand(args.into(), item.into()).into()
+    expand::queued::expand(args.into(), item.into()).into()
 }
 
 /// Run a block inside a `PendingGroup` (a structured-concurrency scope) and evaluate to the
@@ -227,7 +231,7 @@ pub fn queued(args: TokenStream, item: TokenStream) -> TokenStream {
 /// the errors keeps the group's type).
 #[proc_macro]
 pub fn pending_group(input: TokenStream) -> TokenStream {
-    group::expand(input.into()).into()
+    expand::group::expand(input.into()).into()
 }
 
 /// Make the program's main thread a caller for the life of the async `main`, like
@@ -263,7 +267,7 @@ pub fn pending_group(input: TokenStream) -> TokenStream {
 /// could not run.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    entry::expand(entry::Kind::Main, args.into(), item.into()).into()
+    expand::entry::expand(ast::Kind::Main, args.into(), item.into()).into()
 }
 
 /// An async test whose thread is a caller for the life of the test, like `#[tokio::test]`.
@@ -291,5 +295,5 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    entry::expand(entry::Kind::Test, args.into(), item.into()).into()
+    expand::entry::expand(ast::Kind::Test, args.into(), item.into()).into()
 }
