@@ -308,7 +308,7 @@ fn a_queue_created_while_its_caller_stops_is_closed_too() {
             if let Some(queue) = get(&c) {
                 assert!(
                     queue.done(),
-                    "round {rounds}: queue {n} made while its caller stopped stayed open"
+                    "round {rounds}: queue {n} made while its caller stopped stayed open: {queue:?} {:?}", c.state()
                 );
             }
         }
@@ -375,4 +375,71 @@ fn a_flush_of_a_sync_queue_is_done_when_it_arrives() {
         .expect("the flush finished");
     assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3], "errors do not stop it");
     c.stop(true);
+}
+
+type Words = Arc<Mutex<Vec<&'static str>>>;
+
+fn note((log, word): (Words, &'static str)) {
+    log.lock().unwrap().push(word);
+}
+
+#[test]
+fn a_burst_of_queued_calls_keeps_its_place_among_the_callers_other_calls() {
+    // Calls sent while the caller is busy wait in its inbox together: a burst of one
+    // queue's calls travels as one message, and must still run where each call was sent.
+    let c = Caller::new_thread("queue-burst-order").unwrap();
+    let (_busy, go) = support::occupy(&c);
+    let log = Words::default();
+    c.queue_call(note, (log.clone(), "a")).unwrap();
+    c.queue_call(note, (log.clone(), "b")).unwrap();
+    let l = log.clone();
+    let x = c.call_soon(move || l.lock().unwrap().push("x"));
+    c.queue_call(note, (log.clone(), "c")).unwrap();
+    c.queue_call(note, (log.clone(), "d")).unwrap();
+    go.send(()).unwrap();
+    c.queue_flush(&note).wait_sync(Some(LIMIT)).unwrap();
+    support::done(&x, "the call between the queued ones");
+    assert_eq!(*log.lock().unwrap(), ["a", "b", "x", "c", "d"]);
+    c.stop(true);
+}
+
+/// Arguments whose `Drop` panics, and say so each time it does (quiet while its thread
+/// already unwinds, as `support::PanicOnDrop`).
+struct CountedPanic(Arc<AtomicUsize>);
+
+impl Drop for CountedPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            panic!("queued arguments panic in Drop on purpose");
+        }
+    }
+}
+
+fn never_runs(_: CountedPanic) {
+    unreachable!("a call refused by the stop runs");
+}
+
+#[test]
+fn a_refused_burst_drops_each_calls_arguments_on_their_own() {
+    // Five calls wait in the inbox as one message when the caller stops; each argument is
+    // dropped by itself, its panic caught and logged (dropped together, the first panic
+    // would unwind through the others: their panics lost, or the process aborted).
+    let c = Caller::new_thread("queue-burst-refused").unwrap();
+    let (_busy, go) = support::occupy(&c);
+    let panicked = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        c.queue_call(never_runs, CountedPanic(panicked.clone()))
+            .unwrap();
+    }
+    c.stop(true);
+    assert_eq!(
+        panicked.load(Ordering::SeqCst),
+        5,
+        "every refused argument's Drop ran, each outside another's unwinding"
+    );
+    drop(go);
+    support::eventually("the caller stopping", || {
+        c.state() == caller::CallerState::Stopped
+    });
 }

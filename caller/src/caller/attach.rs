@@ -28,9 +28,9 @@ pub(super) struct Attachments {
 }
 
 impl Caller {
-    /// The `T` attached to this caller, made (with `T::default()`) on first use. An
-    /// attachment made after the caller stopped is told so before it is returned, so that
-    /// nothing attached escapes the stop.
+    /// The `T` attached to this caller, made (with `T::default()`) on first use. After
+    /// the caller stopped, a new `T` is told so before it is returned (and is not kept), so
+    /// that nothing attached escapes the stop.
     pub(crate) fn attachment<T: OnStop + Default>(&self) -> Arc<T> {
         let mut all = lock(&self.inner.attachments);
         if let Some((any, _)) = all.by_type.get(&TypeId::of::<T>()) {
@@ -40,13 +40,16 @@ impl Caller {
                 .expect("attachments are stored under their own type");
         }
         let made = Arc::new(T::default());
+        if all.stopped {
+            // Told before anyone else can see it, and never stored: each later use makes
+            // its own, already stopped (regression: stored first and told after the lock
+            // was released, another thread could use it meanwhile as if the caller ran).
+            drop(all);
+            made.caller_stopped(&self.stop_reason());
+            return made;
+        }
         all.by_type
             .insert(TypeId::of::<T>(), (made.clone(), made.clone()));
-        let stopped = all.stopped;
-        drop(all);
-        if stopped {
-            made.caller_stopped(&self.stop_reason());
-        }
         made
     }
 

@@ -75,6 +75,31 @@ impl Inbox {
         Ok(())
     }
 
+    /// Queue what `make` gives, after letting it look at the message at the tail of the
+    /// queue (not yet taken by the loop): `make` may fold its content into that message
+    /// (returning `None`), which keeps the order a push would have given, without a new
+    /// message. `Err(())` if the inbox is closed (`make` is not called).
+    pub(crate) fn push_with(
+        &self,
+        make: impl FnOnce(Option<&mut Msg>) -> Option<Msg>,
+    ) -> Result<(), ()> {
+        let mut q = lock(&self.q);
+        if q.closed {
+            return Err(());
+        }
+        let Some(msg) = make(q.items.back_mut()) else {
+            // Folded into a message the loop was already woken for.
+            return Ok(());
+        };
+        q.items.push_back(msg);
+        let waker = q.waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
     /// Close the inbox; returns what was still queued.
     pub(crate) fn close(&self) -> VecDeque<Msg> {
         let mut q = lock(&self.q);

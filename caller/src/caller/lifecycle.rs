@@ -195,6 +195,15 @@ impl Caller {
         CallerState::Stopping
     }
 
+    /// Hand the message `make` gives to this caller's loop, or fold it into the message
+    /// at the tail of the inbox (see `Inbox::push_with`); `Err(())` if the caller stopped.
+    pub(crate) fn send_with(
+        &self,
+        make: impl FnOnce(Option<&mut Msg>) -> Option<Msg>,
+    ) -> Result<(), ()> {
+        self.inner.inbox.push_with(make)
+    }
+
     /// Hand `msg` to this caller's loop; handed back if the caller stopped.
     pub(crate) fn send(&self, msg: Msg) -> Result<(), Msg> {
         self.inner.inbox.push(msg)

@@ -264,4 +264,9 @@ pub(crate) trait Runnable: Send {
     fn run(self: Box<Self>);
     /// The call was refused (caller stopped): never run, finish as cancelled.
     fn refuse(self: Box<Self>, reason: &str);
+    /// The message as `Any`, for a sender that may fold more work into it while it waits
+    /// in the inbox (a burst of `queue_call`s); `None` for a message that takes none.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }

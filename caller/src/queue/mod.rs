@@ -24,7 +24,7 @@ use crate::job::Runnable;
 use crate::pending::{AnyPending, Metadata, Pending, Resolver, Shared};
 use crate::sync::{lock, Mutex};
 
-use run::{AsyncItem, Kind, Queue, QueueItem, SyncItem};
+use run::{AsyncItems, Kind, Queue, QueueItems, SyncItems};
 
 /// What a queued function may return: `()`, or `Result<(), E>` whose `Err` is logged.
 #[diagnostic::on_unimplemented(
@@ -225,7 +225,9 @@ impl Caller {
         R: QueueResult,
     {
         let queue = self.queue_for(key, name, function, || Kind::Sync(func))?;
-        self.push_item(Box::new(SyncItem(QueueItem::new(queue, args))))
+        self.push_items(|tail| {
+            QueueItems::fold(&queue, args, tail, |items| Box::new(SyncItems(items)))
+        })
     }
 
     /// [`queue_call_async`](Self::queue_call_async) for the queue keyed by `key`.
@@ -244,11 +246,13 @@ impl Caller {
         R: QueueResult,
     {
         let queue = self.queue_for(key, name, function, || Kind::Async(func))?;
-        self.push_item(Box::new(AsyncItem(QueueItem::new(queue, args))))
+        self.push_items(|tail| {
+            QueueItems::fold(&queue, args, tail, |items| Box::new(AsyncItems(items)))
+        })
     }
 
-    fn push_item(&self, item: Box<dyn Runnable>) -> Result<(), Error> {
-        self.send(Msg::Run(item)).map_err(|_| Error::CallerStopped {
+    fn push_items(&self, make: impl FnOnce(Option<&mut Msg>) -> Option<Msg>) -> Result<(), Error> {
+        self.send_with(make).map_err(|()| Error::CallerStopped {
             caller: self.name().to_owned(),
         })
     }

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 use super::{AnyQueue, QueueResult};
+use crate::caller::Msg;
 use crate::context::{run_in_frame, Context};
 use crate::error::panic_message;
 use crate::job::Runnable;
 use crate::pending::{AnyPending, Pending, Resolver};
 use crate::rt::{unstarted_add, unstarted_done};
 use crate::sync::{lock, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::unwind::drop_caught;
 
 pub(super) enum Kind<F> {
     Sync(F),
@@ -44,6 +46,8 @@ pub(super) struct Queue<A, F> {
     sent: AtomicU64,
     finished: AtomicU64,
     flushes: Mutex<Vec<(u64, Resolver<()>)>>,
+    /// Whether `flushes` may hold a flush: a finished call looks at them only then.
+    flushing: AtomicBool,
     /// See [`AnyQueue::function`].
     function: Option<&'static str>,
 }
@@ -68,6 +72,7 @@ impl<A, F> Queue<A, F> {
             sent: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             flushes: Mutex::new(Vec::new()),
+            flushing: AtomicBool::new(false),
             function,
         }
     }
@@ -152,8 +157,11 @@ impl<A: Send + 'static, F: Send + Sync + 'static> Runnable for Flush<A, F> {
                 .cancel(format!("queue '{}' was closed", queue.name()));
             return;
         }
+        // Set before `finished` is read: a call finishing meanwhile then looks (it runs
+        // on this same thread today, but the order keeps it right from any thread).
+        queue.flushing.store(true, Ordering::SeqCst);
         let target = queue.sent.load(Ordering::Acquire);
-        if queue.finished.load(Ordering::Acquire) >= target {
+        if queue.finished.load(Ordering::SeqCst) >= target {
             drop(flushes);
             done.set_result(());
         } else {
@@ -174,15 +182,18 @@ impl<A, F> Queue<A, F> {
 
     /// One call finished (run, failed or skipped): resolve the flushes it completes.
     fn finished_one(&self) {
-        let finished = self.finished.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut flushes = lock(&self.flushes);
-        if flushes.is_empty() {
+        let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if !self.flushing.load(Ordering::SeqCst) {
             return;
         }
+        let mut flushes = lock(&self.flushes);
         let (ready, waiting): (Vec<_>, Vec<_>) = flushes
             .drain(..)
             .partition(|(target, _)| *target <= finished);
         *flushes = waiting;
+        if flushes.is_empty() {
+            self.flushing.store(false, Ordering::SeqCst);
+        }
         drop(flushes);
         for (_, done) in ready {
             done.set_result(());
@@ -242,44 +253,81 @@ impl<A, F> Queue<A, F> {
     }
 }
 
-pub(super) struct QueueItem<A, F> {
+/// Calls of one queue on their way through the caller's inbox: the arguments of a burst
+/// of `queue_call`s that met no other message in the inbox, folded into one message (see
+/// [`QueueItems::fold`]). One message per call would cost a box and an inbox push each.
+pub(super) struct QueueItems<A, F> {
     queue: Arc<Queue<A, F>>,
-    args: A,
+    first: A,
+    more: VecDeque<A>,
 }
 
-impl<A, F> QueueItem<A, F> {
-    pub(super) fn new(queue: Arc<Queue<A, F>>, args: A) -> Self {
-        QueueItem { queue, args }
+impl<A: Send + 'static, F: Send + Sync + 'static> QueueItems<A, F> {
+    /// The message that carries `args` to `queue`'s caller: folded into `tail` (the
+    /// message at the tail of the inbox) when that is this queue's, or a new one. The
+    /// order is the same either way: nothing was sent to the caller in between.
+    pub(super) fn fold(
+        queue: &Arc<Queue<A, F>>,
+        args: A,
+        tail: Option<&mut Msg>,
+        new: fn(QueueItems<A, F>) -> Box<dyn Runnable>,
+    ) -> Option<Msg> {
+        if let Some(Msg::Run(tail)) = tail {
+            if let Some(items) = tail
+                .as_any_mut()
+                .and_then(|any| any.downcast_mut::<QueueItems<A, F>>())
+                .filter(|items| Arc::ptr_eq(&items.queue, queue))
+            {
+                items.more.push_back(args);
+                return None;
+            }
+        }
+        Some(Msg::Run(new(QueueItems {
+            queue: queue.clone(),
+            first: args,
+            more: VecDeque::new(),
+        })))
+    }
+
+    fn into_parts(self) -> (Arc<Queue<A, F>>, impl Iterator<Item = A>) {
+        let QueueItems { queue, first, more } = self;
+        (queue, std::iter::once(first).chain(more))
+    }
+
+    /// The caller stopped before these calls ran: drop their arguments.
+    fn refused(self, reason: &str) {
+        tracing::debug!(
+            queue = self.queue.name(),
+            reason,
+            calls = 1 + self.more.len(),
+            "queued calls dropped"
+        );
+        let (queue, calls) = self.into_parts();
+        calls.for_each(|args| queue.drop_args(args));
     }
 }
 
-/// Run a sync queued call inline.
-impl<A, F, R> QueueItem<A, F>
-where
-    A: Send + 'static,
-    F: Fn(A) -> R + Send + Sync + 'static,
-    R: QueueResult,
-{
-    fn run_sync(self) {
-        let QueueItem { queue, args } = self;
-        let Kind::Sync(func) = &queue.kind else {
-            unreachable!("sync item of an async queue")
-        };
-        let mut ctx = lock(&queue.ctx).clone();
-        let view = queue.pending.any();
-        let span = tracing::debug_span!("queued", queue = queue.name());
-        let res = run_in_frame(&mut ctx, &view, || {
-            let _enter = span.enter();
-            catch_unwind(AssertUnwindSafe(|| func(args).__error()))
-        });
-        queue.log(res);
+impl<A, F> Queue<A, F> {
+    /// Drop the arguments of a call that will not run, one by one: a panicking `Drop` is
+    /// logged, and cannot unwind into the next call's (a second panic while unwinding would
+    /// abort the process).
+    fn drop_args(&self, args: A) {
+        if let Some(panic) = drop_caught(args) {
+            tracing::error!(
+                queue = self.name(),
+                panic = %panic,
+                "the arguments of a queued call panicked in Drop; the panic was caught"
+            );
+        }
     }
 }
 
-pub(super) struct SyncItem<A, F>(pub(super) QueueItem<A, F>);
-pub(super) struct AsyncItem<A, F>(pub(super) QueueItem<A, F>);
+/// Sync calls: each runs inline, in order, on the caller's thread.
+pub(super) struct SyncItems<A, F>(pub(super) QueueItems<A, F>);
+/// Async calls: handed to the queue's runner task, in order.
+pub(super) struct AsyncItems<A, F>(pub(super) QueueItems<A, F>);
 
-impl<A, F, R> Runnable for SyncItem<A, F>
+impl<A, F, R> Runnable for SyncItems<A, F>
 where
     A: Send + 'static,
     F: Fn(A) -> R + Send + Sync + 'static,
@@ -290,26 +338,42 @@ where
     }
 
     fn run(self: Box<Self>) {
-        if !self.0.queue.begin() {
-            tracing::debug!(
-                queue = self.0.queue.name(),
-                "call dropped: the queue is closed"
-            );
-            return;
-        }
-        let queue = self.0.queue.clone();
-        let _end = EndItem(&*queue);
-        queue.sent_one();
-        self.0.run_sync();
-        queue.finished_one();
+        let (queue, calls) = self.0.into_parts();
+        let Kind::Sync(func) = &queue.kind else {
+            unreachable!("sync items of an async queue")
+        };
+        let mut ctx = lock(&queue.ctx).clone();
+        let view = queue.pending.any();
+        run_in_frame(&mut ctx, &view, || {
+            for args in calls {
+                if !queue.begin() {
+                    tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
+                    queue.drop_args(args);
+                    continue;
+                }
+                let _end = EndItem(&*queue);
+                queue.sent_one();
+                let span = tracing::debug_span!("queued", queue = queue.name());
+                let res = {
+                    let _enter = span.enter();
+                    catch_unwind(AssertUnwindSafe(|| func(args).__error()))
+                };
+                queue.log(res);
+                queue.finished_one();
+            }
+        });
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
-        tracing::debug!(queue = self.0.queue.name(), reason, "queued call dropped");
+        (*self).0.refused(reason);
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(&mut self.0)
     }
 }
 
-impl<A, F, Fut, R> Runnable for AsyncItem<A, F>
+impl<A, F, Fut, R> Runnable for AsyncItems<A, F>
 where
     A: Send + 'static,
     F: Fn(A) -> Fut + Send + Sync + 'static,
@@ -321,29 +385,36 @@ where
     }
 
     fn run(self: Box<Self>) {
-        let QueueItem { queue, args } = self.0;
+        let (queue, calls) = self.0.into_parts();
         if queue.closed.load(Ordering::Acquire) {
-            tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
+            tracing::debug!(queue = queue.name(), "calls dropped: the queue is closed");
+            calls.for_each(|args| queue.drop_args(args));
             return;
         }
-        let first = !queue.runner_spawned.load(Ordering::Acquire);
-        let counted = first || queue.runner_idle.load(Ordering::Acquire);
-        if counted {
-            unstarted_add();
-            // Later items behind this one wait for it, not for the caller.
-            queue.runner_idle.store(false, Ordering::Release);
-        }
-        lock(&queue.items).push_back((args, counted));
-        queue.sent_one();
-        if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
-            crate::rt::spawn_local(run_queue(queue.clone()));
-        } else if let Some(w) = lock(&queue.runner).take() {
-            w.wake();
+        for args in calls {
+            let first = !queue.runner_spawned.load(Ordering::Acquire);
+            let counted = first || queue.runner_idle.load(Ordering::Acquire);
+            if counted {
+                unstarted_add();
+                // Later items behind this one wait for it, not for the caller.
+                queue.runner_idle.store(false, Ordering::Release);
+            }
+            lock(&queue.items).push_back((args, counted));
+            queue.sent_one();
+            if !queue.runner_spawned.swap(true, Ordering::AcqRel) {
+                crate::rt::spawn_local(run_queue(queue.clone()));
+            } else if let Some(w) = lock(&queue.runner).take() {
+                w.wake();
+            }
         }
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
-        tracing::debug!(queue = self.0.queue.name(), reason, "queued call dropped");
+        (*self).0.refused(reason);
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(&mut self.0)
     }
 }
 
@@ -392,6 +463,7 @@ where
             unstarted_done();
         }
         if !queue.begin() {
+            queue.drop_args(args);
             queue.finished_one();
             continue;
         }
@@ -443,10 +515,12 @@ where
         queue.finished_one();
     }
     // Closed: what is left never runs.
-    for (_, counted) in lock(&queue.items).drain(..) {
+    let left = std::mem::take(&mut *lock(&queue.items));
+    for (args, counted) in left {
         if counted {
             unstarted_done();
         }
+        queue.drop_args(args);
     }
 }
 
