@@ -401,6 +401,8 @@ impl Header {
             return TransitionToDone::AlreadyDone;
         }
         if self.cancel_requested() {
+            // A cancel asked before completion wins: `cancelled()` and the outcome agree.
+            // The value is dropped after the lock is released.
             let outcome = st.cancelled_outcome();
             let fin = self.finish_locked(&mut st, outcome);
             drop(st);
@@ -454,8 +456,8 @@ impl Header {
     }
 
     /// Ask for a cancel: add `msg` to the accumulated message, set `CANCEL_REQUESTED`, and
-    /// hand the pending to whoever finishes it (see [`CancelResult`]). Every cancel calls
-    /// the canceller, if any, with the accumulated message, after the lock.
+    /// hand the pending to whoever finishes it (see [`CancelResult`]); a canceller is
+    /// called after the lock is released.
     pub(super) fn cancel(&self, msg: &str, view: impl FnOnce() -> AnyPending) -> CancelResult {
         let mut st = self.lock();
         if self.flags() & DONE != 0 {
@@ -476,6 +478,7 @@ impl Header {
         if flags & CANCEL_REQUESTED == 0 {
             tracing::debug!(pending = self.meta.id(), name = %self.meta.name(), message = msg, "cancel requested");
         }
+        // Every cancel calls the canceller, with the accumulated message.
         let canceller = st.canceller();
         let result = if flags & RUNNING != 0 {
             let runner = st.runner.take();
