@@ -17,8 +17,8 @@
 //!
 //! - **State, then value; never the other way round.** The value lock is taken under the
 //!   state lock (finishing with a value, `take`, `peek`), and alone only in `Shared`'s
-//!   `Drop`, by whoever lets go of the pending last (possibly under a tracker's lock), when
-//!   no one else can reach it. Nothing is locked under the value lock.
+//!   `Drop`, by whoever lets go of the pending last, when no one else can reach it (the
+//!   value's own `Drop` runs after it is released). Nothing is locked under the value lock.
 //! - **Held when the state lock is taken:** no lock of the crate, but a group's state lock
 //!   (`tracker/group.rs`: `member_done` reads the member's `error()` and `user_meta()`,
 //!   `describe` formats its members with `Debug`). Under a pending's state lock the crate
