@@ -1,0 +1,183 @@
+//! Done callbacks: what runs when a pending is done ([`Callback`]: a user's closure, a
+//! library hook, a tracker's [`MemberDone`]), the ids that remove them ([`CallbackId`]),
+//! adding and removing them on [`AnyPending`] (in the state's callback list, under the
+//! state lock), and running them ([`run_all`]) on the finishing thread, without the lock,
+//! marked in the `SETTLING` thread-local so that a wait on the pending from one of its own
+//! callbacks fails at once instead of waiting for itself.
+
+use super::state::Header;
+use super::view::AnyPending;
+
+/// Identifies a done callback so that it can be removed again, with
+/// [`remove_done_callback`](AnyPending::remove_done_callback) on the pending that returned
+/// it: an id carries its pending's identity, so it removes nothing from another pending.
+///
+/// ```
+/// let (a, b) = (caller::Pending::<()>::new(), caller::Pending::<()>::new());
+/// let id = a.add_done_callback(|_| {});
+/// assert!(!b.remove_done_callback(id));
+/// assert!(a.remove_done_callback(id));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId {
+    /// The id of the pending the callback was added to.
+    pending: u64,
+    /// Its number among that pending's callbacks (from 1).
+    seq: u32,
+}
+
+/// A done callback: a user's closure, or one of the library's own hooks. Only user
+/// callbacks can be removed: a hook (a tracker's, with no allocation per pending, or the
+/// pool's) has no id anyone holds (regression: ids were bare per-pending counters, so an
+/// id from another pending could remove a group's hook and the group never exited).
+pub(super) enum Callback {
+    User(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
+    Hook(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
+    Tracker(std::sync::Weak<dyn MemberDone>),
+}
+
+/// What a tracker does when one of its pendings is done.
+pub(crate) trait MemberDone: Send + Sync + 'static {
+    fn member_done(&self, pending: &AnyPending);
+}
+
+thread_local! {
+    /// The pendings whose done callbacks this thread is running (their headers'
+    /// addresses; nested when a callback finishes another pending). A wait on one of them
+    /// from here would wait for itself.
+    static SETTLING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this thread is running `h`'s done callbacks.
+pub(super) fn settling_here(h: &Header) -> bool {
+    let addr = h as *const Header as usize;
+    SETTLING.with(|s| s.borrow().contains(&addr))
+}
+
+/// Marks this thread as running a pending's callbacks until dropped.
+struct Settling(usize);
+
+impl Settling {
+    fn enter(h: &Header) -> Settling {
+        let addr = h as *const Header as usize;
+        SETTLING.with(|s| s.borrow_mut().push(addr));
+        Settling(addr)
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        SETTLING.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|a| *a == self.0) {
+                s.remove(i);
+            }
+        });
+    }
+}
+
+/// Run a done pending's callbacks, in the order added, on this thread, marked as settling
+/// `view`. Called without the lock.
+pub(super) fn run_all(callbacks: Vec<(u32, Callback)>, view: &AnyPending) {
+    let _settling = Settling::enter(view.header());
+    for (_, cb) in callbacks {
+        run_callback(cb, view);
+    }
+}
+
+/// Run one callback; a panic is caught and logged, so the remaining callbacks still run.
+fn run_callback(cb: Callback, view: &AnyPending) {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cb {
+        Callback::User(f) | Callback::Hook(f) => f(view),
+        Callback::Tracker(t) => {
+            if let Some(t) = t.upgrade() {
+                t.member_done(view);
+            }
+        }
+    }));
+    if let Err(payload) = res {
+        let meta = view.metadata();
+        tracing::error!(
+            pending = meta.id(),
+            name = %meta.name(),
+            panic = %crate::error::panic_message(&*payload),
+            "a done callback panicked; the remaining callbacks still run"
+        );
+    }
+}
+
+impl AnyPending {
+    /// Add a callback run when the pending is done: on the thread that finishes it, in the
+    /// order added; at once (on this thread) if it is already done. A panicking callback
+    /// is logged and the rest still run. Waits end after the callbacks, so a callback that
+    /// waits synchronously on this pending gets `Err(Error::WouldDeadlock)` at once.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let p = caller::Pending::new();
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let log = log.clone();
+    ///     p.add_done_callback(move |_| log.lock().unwrap().push(i));
+    /// }
+    /// p.set_result(());
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2]);
+    /// ```
+    pub fn add_done_callback(&self, f: impl FnOnce(&AnyPending) + Send + 'static) -> CallbackId {
+        self.add_callback(Callback::User(Box::new(f)))
+    }
+
+    /// Tell `tracker` when this pending is done (a done callback without an allocation).
+    pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>) {
+        self.add_callback(Callback::Tracker(tracker));
+    }
+
+    /// A done callback of the library's own, which no id can remove.
+    pub(crate) fn add_hook(&self, f: impl FnOnce(&AnyPending) + Send + 'static) {
+        self.add_callback(Callback::Hook(Box::new(f)));
+    }
+
+    fn add_callback(&self, cb: Callback) -> CallbackId {
+        let h = self.header();
+        let mut st = h.lock();
+        st.next_callback += 1;
+        let seq = st.next_callback;
+        if h.is_done() {
+            drop(st);
+            run_callback(cb, self);
+        } else {
+            st.callbacks.push((seq, cb));
+        }
+        CallbackId {
+            pending: self.id(),
+            seq,
+        }
+    }
+
+    /// Remove a callback that has not run yet; returns whether it was removed. Only the
+    /// callback `id` was returned for, by this pending's
+    /// [`add_done_callback`](Self::add_done_callback), can be removed: an id from another
+    /// pending removes nothing, and neither do the library's own hooks (a group's, the
+    /// pool's) have an id.
+    ///
+    /// ```
+    /// let p = caller::Pending::new();
+    /// let id = p.add_done_callback(|_| panic!("never runs"));
+    /// assert!(p.remove_done_callback(id));
+    /// p.set_result(());
+    /// ```
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        if id.pending != self.id() {
+            return false;
+        }
+        let mut st = self.header().lock();
+        let pos = st
+            .callbacks
+            .iter()
+            .position(|(seq, cb)| *seq == id.seq && matches!(cb, Callback::User(_)));
+        let removed = pos.map(|i| st.callbacks.remove(i));
+        drop(st);
+        // The closure is dropped outside the lock: its `Drop` is user code.
+        removed.is_some()
+    }
+}
