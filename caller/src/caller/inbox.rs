@@ -39,6 +39,16 @@ impl Msg {
     }
 }
 
+/// What a sender does with the inbox's tail; see [`Inbox::push_with`].
+pub(crate) enum Fold {
+    /// Folded into the tail message.
+    Folded,
+    /// Pushed as a new message.
+    Push(Msg),
+    /// Neither: the sender goes another way.
+    Declined,
+}
+
 pub(crate) struct Inbox {
     q: Mutex<Queue>,
 }
@@ -75,21 +85,24 @@ impl Inbox {
         Ok(())
     }
 
-    /// Queue what `make` gives, after letting it look at the message at the tail of the
-    /// queue (not yet taken by the loop): `make` may fold its content into that message
-    /// (returning `None`), which keeps the order a push would have given, without a new
-    /// message. `Err(())` if the inbox is closed (`make` is not called).
+    /// Queue what `make` decides, after letting it look at the message at the tail of the
+    /// queue (not yet taken by the loop): `make` may fold its content into that message,
+    /// which keeps the order a push would have given, without a new message; or push a
+    /// message; or decline (then nothing happens: `Ok(false)`). `Err(())` if the inbox is
+    /// closed (`make` is not called).
     pub(crate) fn push_with(
         &self,
-        make: impl FnOnce(Option<&mut Msg>) -> Option<Msg>,
-    ) -> Result<(), ()> {
+        make: impl FnOnce(Option<&mut Msg>) -> Fold,
+    ) -> Result<bool, ()> {
         let mut q = lock(&self.q);
         if q.closed {
             return Err(());
         }
-        let Some(msg) = make(q.items.back_mut()) else {
+        let msg = match make(q.items.back_mut()) {
             // Folded into a message the loop was already woken for.
-            return Ok(());
+            Fold::Folded => return Ok(true),
+            Fold::Declined => return Ok(false),
+            Fold::Push(msg) => msg,
         };
         q.items.push_back(msg);
         let waker = q.waker.take();
@@ -97,7 +110,7 @@ impl Inbox {
         if let Some(w) = waker {
             w.wake();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Close the inbox; returns what was still queued.

@@ -3,6 +3,7 @@
 
 use std::sync::Weak;
 
+use super::inbox::Fold;
 use super::{registry, Backend, Caller, CallerBuilder, CallerState, Msg};
 use crate::error::Error;
 use crate::pending::AnyPending;
@@ -196,11 +197,12 @@ impl Caller {
     }
 
     /// Hand the message `make` gives to this caller's loop, or fold it into the message
-    /// at the tail of the inbox (see `Inbox::push_with`); `Err(())` if the caller stopped.
+    /// at the tail of the inbox, or decline (`Ok(false)`); see `Inbox::push_with`.
+    /// `Err(())` if the caller stopped.
     pub(crate) fn send_with(
         &self,
-        make: impl FnOnce(Option<&mut Msg>) -> Option<Msg>,
-    ) -> Result<(), ()> {
+        make: impl FnOnce(Option<&mut Msg>) -> Fold,
+    ) -> Result<bool, ()> {
         self.inner.inbox.push_with(make)
     }
 

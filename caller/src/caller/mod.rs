@@ -26,7 +26,7 @@ pub(crate) use attach::OnStop;
 pub use builder::CallerBuilder;
 pub(crate) use calls::to_thread_job;
 pub use calls::{to_thread, to_thread_async, to_thread_with, CallOptions};
-pub(crate) use inbox::Msg;
+pub(crate) use inbox::{Fold, Msg};
 pub use loops::HostLoop;
 pub use pool::PoolConfig;
 
@@ -307,12 +307,14 @@ impl Caller {
             ctx.register(&pending, trackers);
         }
         let ctx = ctx.only(trackers);
-        let span = crate::job::CallSpan::new(tracing::debug_span!(
-            "call",
-            name = %pending.metadata().name(),
-            caller = %self.inner.name,
-            pending = pending.id(),
-        ));
+        let span = crate::job::CallSpan::debug(|| {
+            tracing::debug_span!(
+                "call",
+                name = %pending.metadata().name(),
+                caller = %self.inner.name,
+                pending = pending.id(),
+            )
+        });
         let built = job.__build(JobBuilder {
             shared,
             ctx,

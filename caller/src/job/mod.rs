@@ -213,6 +213,18 @@ impl CallSpan {
         CallSpan((!span.is_disabled()).then(|| Box::new(span)))
     }
 
+    /// The span `make` builds, when debug spans can be enabled at all: a call pays nothing
+    /// for it otherwise (with no subscriber, tracing's `log` feature would still evaluate
+    /// its fields and hand them to `log`).
+    #[inline]
+    pub(crate) fn debug(make: impl FnOnce() -> tracing::Span) -> Self {
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            CallSpan::new(make())
+        } else {
+            CallSpan(None)
+        }
+    }
+
     pub(crate) fn get(&self) -> &tracing::Span {
         static NONE: tracing::Span = tracing::Span::none();
         self.0.as_deref().unwrap_or(&NONE)

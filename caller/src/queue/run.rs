@@ -7,11 +7,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 
 use super::{AnyQueue, QueueResult};
-use crate::caller::Msg;
+use crate::caller::{Fold, Msg};
 use crate::context::{run_in_frame, Context};
 use crate::error::panic_message;
 use crate::job::Runnable;
@@ -75,6 +75,20 @@ impl<A, F> Queue<A, F> {
             flushing: AtomicBool::new(false),
             function,
         }
+    }
+
+    /// The span of one queued call, when debug spans can be enabled at all.
+    fn span(&self) -> tracing::Span {
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!("queued", queue = self.name())
+        } else {
+            tracing::Span::none()
+        }
+    }
+
+    /// Whether the queue was closed (its calls no longer run).
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The pending the queue lives inside.
@@ -253,6 +267,23 @@ impl<A, F> Queue<A, F> {
     }
 }
 
+/// The queue a call is for: looked up (a strong handle), or the one this thread sent to
+/// last (a weak one, so that a burst of calls touches no reference count).
+pub(super) enum Target<'a, A, F> {
+    Known(&'a Arc<Queue<A, F>>),
+    Remembered(&'a Weak<dyn Any + Send + Sync>),
+}
+
+impl<A, F> Target<'_, A, F> {
+    /// Whether `queue` is this target.
+    fn is(&self, queue: &Arc<Queue<A, F>>) -> bool {
+        match self {
+            Target::Known(known) => Arc::ptr_eq(known, queue),
+            Target::Remembered(weak) => std::ptr::addr_eq(Weak::as_ptr(weak), Arc::as_ptr(queue)),
+        }
+    }
+}
+
 /// Calls of one queue on their way through the caller's inbox: the arguments of a burst
 /// of `queue_call`s that met no other message in the inbox, folded into one message (see
 /// [`QueueItems::fold`]). One message per call would cost a box and an inbox push each.
@@ -263,30 +294,46 @@ pub(super) struct QueueItems<A, F> {
 }
 
 impl<A: Send + 'static, F: Send + Sync + 'static> QueueItems<A, F> {
-    /// The message that carries `args` to `queue`'s caller: folded into `tail` (the
-    /// message at the tail of the inbox) when that is this queue's, or a new one. The
-    /// order is the same either way: nothing was sent to the caller in between.
+    /// What to do with `args` for `target`'s caller, given `tail` (the message at the
+    /// tail of its inbox): fold them into `tail` when that is an open batch of this queue,
+    /// else push a new message (`new` makes its runnable). The order is the same either
+    /// way: nothing was sent to the caller in between. A remembered queue that closed (or
+    /// is gone) declines, and the sender looks the queue up again.
     pub(super) fn fold(
-        queue: &Arc<Queue<A, F>>,
-        args: A,
+        target: Target<'_, A, F>,
+        args: &mut Option<A>,
         tail: Option<&mut Msg>,
         new: fn(QueueItems<A, F>) -> Box<dyn Runnable>,
-    ) -> Option<Msg> {
+    ) -> Fold {
         if let Some(Msg::Run(tail)) = tail {
             if let Some(items) = tail
                 .as_any_mut()
                 .and_then(|any| any.downcast_mut::<QueueItems<A, F>>())
-                .filter(|items| Arc::ptr_eq(&items.queue, queue))
+                .filter(|items| target.is(&items.queue) && !items.queue.is_closed())
             {
-                items.more.push_back(args);
-                return None;
+                items.more.extend(args.take());
+                return Fold::Folded;
             }
         }
-        Some(Msg::Run(new(QueueItems {
-            queue: queue.clone(),
-            first: args,
-            more: VecDeque::new(),
-        })))
+        let queue = match target {
+            Target::Known(queue) => queue.clone(),
+            Target::Remembered(weak) => match weak
+                .upgrade()
+                .and_then(|any| any.downcast::<Queue<A, F>>().ok())
+                .filter(|queue| !queue.is_closed())
+            {
+                Some(queue) => queue,
+                None => return Fold::Declined,
+            },
+        };
+        match args.take() {
+            Some(first) => Fold::Push(Msg::Run(new(QueueItems {
+                queue,
+                first,
+                more: VecDeque::new(),
+            }))),
+            None => Fold::Declined,
+        }
     }
 
     fn into_parts(self) -> (Arc<Queue<A, F>>, impl Iterator<Item = A>) {
@@ -342,18 +389,25 @@ where
         let Kind::Sync(func) = &queue.kind else {
             unreachable!("sync items of an async queue")
         };
+        // One claim for the whole burst: a close meanwhile is seen before each call (the
+        // rest are dropped), and finishes the queue when the burst is over.
+        if !queue.begin() {
+            tracing::debug!(queue = queue.name(), "calls dropped: the queue is closed");
+            calls.for_each(|args| queue.drop_args(args));
+            return;
+        }
+        let _end = EndItem(&*queue);
         let mut ctx = lock(&queue.ctx).clone();
         let view = queue.pending.any();
         run_in_frame(&mut ctx, &view, || {
             for args in calls {
-                if !queue.begin() {
+                if queue.is_closed() {
                     tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
                     queue.drop_args(args);
                     continue;
                 }
-                let _end = EndItem(&*queue);
                 queue.sent_one();
-                let span = tracing::debug_span!("queued", queue = queue.name());
+                let span = queue.span();
                 let res = {
                     let _enter = span.enter();
                     catch_unwind(AssertUnwindSafe(|| func(args).__error()))
@@ -469,7 +523,7 @@ where
         }
         // Ends the item also when the runner task is dropped (the caller stopped).
         let _end = EndItem(&*queue);
-        let span = tracing::debug_span!("queued", queue = queue.name());
+        let span = queue.span();
         let made = run_in_frame(&mut ctx, &view, || {
             let _enter = span.enter();
             catch_unwind(AssertUnwindSafe(|| func(args)))
