@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Poll};
 
-use super::state::{DrainStatus, Exit, GroupInner, Phase};
+use super::state::{DrainStatus, Exit, GroupInner, Phase, TransitionToBody};
 use crate::context::Context;
 use crate::error::{Error, GroupError, MemberFailure};
 use crate::timer::Sleep;
@@ -59,8 +59,9 @@ pin_project_lite::pin_project! {
                 inner: this.inner,
                 shielding: this.shielding,
             };
-            // The body first (what its drop does to its own pendings comes before the
-            // group's cancel), then `_abandon`.
+            // The body and its output first (what their drop does to their own pendings
+            // comes before the group's cancel), then `_abandon`.
+            drop(this.output.take());
             this.body.set(None);
         }
     }
@@ -123,7 +124,7 @@ impl<F: Future> GroupRun<F> {
     fn enter(self: Pin<&mut Self>) -> Result<(), Error> {
         let this = self.project();
         let inner = &*this.inner;
-        if !inner.enter() {
+        if let TransitionToBody::EnteredBefore = inner.enter() {
             *this.phase = Phase::Exited;
             return Err(Error::invalid(
                 "a PendingGroup can be entered once: make a new group for another scope",

@@ -85,6 +85,15 @@ impl GroupState {
     }
 }
 
+/// What [`GroupInner::enter`] did.
+#[must_use = "a refused entry must not run the body"]
+pub(super) enum TransitionToBody {
+    /// Created → Body: this run owns the group's phases from now on.
+    Entered,
+    /// The group was entered before (a group is entered once): nothing changed.
+    EnteredBefore,
+}
+
 /// What a group ended with, taken by [`GroupInner::exit`].
 pub(super) struct Exit {
     pub(super) failures: Vec<MemberFailure>,
@@ -135,14 +144,14 @@ impl GroupInner {
         }
     }
 
-    /// Created → Body, once: `false` if the group was entered before.
-    pub(super) fn enter(&self) -> bool {
+    /// Created → Body, once.
+    pub(super) fn enter(&self) -> TransitionToBody {
         let mut st = lock(&self.state);
         if st.phase != Phase::Created {
-            return false;
+            return TransitionToBody::EnteredBefore;
         }
         st.phase = Phase::Body;
-        true
+        TransitionToBody::Entered
     }
 
     /// Body → Draining.
@@ -188,7 +197,8 @@ impl GroupInner {
         }
     }
 
-    /// The group's own timeout cancelled it after `after` (unless it was cancelled before).
+    /// The group's own timeout (`after`) passed: note it, unless the group was cancelled
+    /// before, and cancel the group.
     pub(super) fn time_out(&self, after: Duration) {
         {
             let mut st = lock(&self.state);
