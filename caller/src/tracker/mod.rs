@@ -25,7 +25,7 @@ fn registry_insert(g: &Arc<GroupInner>) {
 }
 
 /// `t` as a group, if it is one.
-fn as_group(t: &Arc<dyn crate::context::Tracker>) -> Option<Arc<GroupInner>> {
+pub(crate) fn as_group(t: &Arc<dyn crate::context::Tracker>) -> Option<Arc<GroupInner>> {
     t.clone().as_any().downcast::<GroupInner>().ok()
 }
 
