@@ -698,17 +698,21 @@ fn group(world: &World, rng: &mut Rng, ledger: &mut Ledger) {
 /// where each thread waits, in the CI log itself).
 fn print_backtraces() {
     let pid = std::process::id().to_string();
-    let out = std::process::Command::new("gdb")
-        .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 30"])
-        .output();
-    match out {
-        Ok(out) => eprintln!(
-            "stress: every thread's stack (gdb):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+    // Into a file, not a pipe: gdb stops every thread of this process, the one that would
+    // read a pipe too, and a full pipe would then hold gdb (and this run) for ever.
+    let path = std::env::temp_dir().join(format!("caller-stress-{pid}.gdb.txt"));
+    let out = std::fs::File::create(&path).and_then(|file| {
+        std::process::Command::new("gdb")
+            .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 30"])
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .status()
+    });
+    match out.and_then(|_| std::fs::read_to_string(&path)) {
+        Ok(stacks) => eprintln!("stress: every thread's stack (gdb):\n{stacks}"),
         Err(e) => eprintln!("stress: no backtraces (gdb: {e})"),
     }
+    let _ = std::fs::remove_file(&path);
 }
 
 fn env_u64(name: &str) -> Option<u64> {

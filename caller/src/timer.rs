@@ -90,14 +90,14 @@ impl Sleep {
     }
 }
 
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+impl Sleep {
+    /// [`poll`](Future::poll) with the clock read at `now` (before the timer's lock is
+    /// taken, so the timer may have fired this sleep since).
+    fn poll_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let Some(deadline) = self.deadline else {
             return Poll::Pending;
         };
-        if Instant::now() >= deadline {
+        if now >= deadline {
             if let Some(key) = self.key.take() {
                 remove(key);
             }
@@ -108,9 +108,14 @@ impl Future for Sleep {
         match self.key {
             Some(key) => match entries.map.get_mut(&key) {
                 Some(w) => w.clone_from(cx.waker()),
-                // Fired between our deadline check and now: ready on the next poll.
+                // The timer fired it between our clock reading and now (it removes only
+                // due entries): the sleep is over. Regression: this put the entry back
+                // without waking the timer thread; asleep on an empty map, the thread
+                // never saw it, nor any later entry (none came before it), and every
+                // sleep and timeout of the process hung.
                 None => {
-                    entries.map.insert(key, cx.waker().clone());
+                    self.key = None;
+                    return Poll::Ready(());
                 }
             },
             None => {
@@ -125,6 +130,14 @@ impl Future for Sleep {
             }
         }
         Poll::Pending
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_at(cx, Instant::now())
     }
 }
 
@@ -173,4 +186,56 @@ pub async fn timeout<F: std::future::IntoFuture>(
 /// ```
 pub async fn sleep(after: Duration) {
     Sleep::new(after).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::Sleep;
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_sleep_fired_while_its_poll_read_the_clock_is_over_and_the_timer_runs_on() {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let cx = &mut Context::from_waker(&waker);
+        let before = Instant::now();
+        let mut sleep = Sleep::new(Duration::from_millis(1));
+        assert!(
+            sleep.poll_at(cx, before).is_pending(),
+            "a new sleep is pending"
+        );
+        let limit = Instant::now() + Duration::from_secs(10);
+        while !flag.0.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < limit,
+                "the timer did not fire a 1 ms sleep in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A poll whose clock reading came before the timer fired the sleep.
+        assert!(
+            sleep.poll_at(cx, before).is_ready(),
+            "a sleep the timer fired is over, whatever the poll's clock said"
+        );
+        // And the timer thread still serves the sleeps that follow.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            futures::executor::block_on(super::sleep(Duration::from_millis(5)));
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a later 5 ms sleep never ended: the timer thread was left asleep");
+    }
 }
