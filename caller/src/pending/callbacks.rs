@@ -76,12 +76,64 @@ impl Drop for Settling {
     }
 }
 
-/// Run a done pending's callbacks, in the order added, on this thread, marked as settling
-/// `view`. Called without the lock.
-pub(super) fn run_all(callbacks: Vec<(u32, Callback)>, view: &AnyPending) {
-    let _settling = Settling::enter(view.header());
-    for (_, cb) in callbacks {
-        run_callback(cb, view);
+/// The done callbacks of a pending not run yet, each with its number. A lone tracker (a
+/// member of one group or manager: the common case) is kept inline, so that joining a
+/// group allocates no list.
+pub(super) enum Callbacks {
+    List(Vec<(u32, Callback)>),
+    Tracker(std::sync::Weak<dyn MemberDone>),
+}
+
+impl Default for Callbacks {
+    fn default() -> Self {
+        Callbacks::List(Vec::new())
+    }
+}
+
+impl Callbacks {
+    pub(super) fn is_empty(&self) -> bool {
+        matches!(self, Callbacks::List(list) if list.is_empty())
+    }
+
+    fn push(&mut self, seq: u32, cb: Callback) {
+        match (std::mem::take(self), cb) {
+            (Callbacks::List(list), Callback::Tracker(t)) if list.is_empty() => {
+                *self = Callbacks::Tracker(t);
+            }
+            (Callbacks::List(mut list), cb) => {
+                list.push((seq, cb));
+                *self = Callbacks::List(list);
+            }
+            // A tracker has no id (nothing removes it): its number is of no use.
+            (Callbacks::Tracker(first), cb) => {
+                *self = Callbacks::List(vec![(0, Callback::Tracker(first)), (seq, cb)]);
+            }
+        }
+    }
+
+    /// Take out the user's callback numbered `seq`, if it has not run.
+    fn remove_user(&mut self, seq: u32) -> Option<Callback> {
+        let Callbacks::List(list) = self else {
+            return None;
+        };
+        let pos = list
+            .iter()
+            .position(|(n, cb)| *n == seq && matches!(cb, Callback::User(_)))?;
+        Some(list.remove(pos).1)
+    }
+
+    /// Run them, in the order added, on this thread, marked as settling `view`. Called
+    /// without the lock.
+    pub(super) fn run_all(self, view: &AnyPending) {
+        let _settling = Settling::enter(view.header());
+        match self {
+            Callbacks::Tracker(t) => run_callback(Callback::Tracker(t), view),
+            Callbacks::List(list) => {
+                for (_, cb) in list {
+                    run_callback(cb, view);
+                }
+            }
+        }
     }
 }
 
@@ -127,7 +179,8 @@ impl AnyPending {
         self.add_callback(Callback::User(Box::new(f)))
     }
 
-    /// Tell `tracker` when this pending is done (a done callback without an allocation).
+    /// Tell `tracker` when this pending is done (a done callback without an allocation; a
+    /// lone one is kept inline).
     pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>) {
         self.add_callback(Callback::Tracker(tracker));
     }
@@ -146,7 +199,7 @@ impl AnyPending {
             drop(st);
             run_callback(cb, self);
         } else {
-            st.callbacks.push((seq, cb));
+            st.callbacks.push(seq, cb);
         }
         CallbackId {
             pending: self.id(),
@@ -171,11 +224,7 @@ impl AnyPending {
             return false;
         }
         let mut st = self.header().lock();
-        let pos = st
-            .callbacks
-            .iter()
-            .position(|(seq, cb)| *seq == id.seq && matches!(cb, Callback::User(_)));
-        let removed = pos.map(|i| st.callbacks.remove(i));
+        let removed = st.callbacks.remove_user(id.seq);
         drop(st);
         // The closure is dropped outside the lock: its `Drop` is user code.
         removed.is_some()

@@ -46,7 +46,7 @@
 use std::sync::Arc;
 use std::task::Waker;
 
-use super::callbacks::{self, Callback};
+use super::callbacks::Callbacks;
 use super::meta::{Metadata, UserMeta};
 use super::view::AnyPending;
 use crate::error::Error;
@@ -88,7 +88,7 @@ pub(super) struct State {
     wakers: Waiters,
     /// The done callbacks not run yet, each with its number (`callbacks.rs` adds and
     /// removes them; finishing takes them all out).
-    pub(super) callbacks: Vec<(u32, Callback)>,
+    pub(super) callbacks: Callbacks,
     runner: Option<Waker>,
     /// How many synchronous waiters sleep on [`Header::cond`] (counted by `wait.rs`).
     pub(super) sync_waiters: u32,
@@ -176,7 +176,7 @@ pub(crate) struct Header {
 #[must_use = "a finish that is not run leaves its waiters asleep"]
 pub(super) struct Finished {
     wakers: Waiters,
-    callbacks: Vec<(u32, Callback)>,
+    callbacks: Callbacks,
 }
 
 impl Finished {
@@ -186,7 +186,7 @@ impl Finished {
     pub(super) fn run(self, view: impl FnOnce() -> AnyPending) {
         if !self.callbacks.is_empty() {
             let view = view();
-            callbacks::run_all(self.callbacks, &view);
+            self.callbacks.run_all(&view);
             view.header().settle().wake_all();
         }
         self.wakers.wake_all();
@@ -268,7 +268,7 @@ impl Header {
             state: Mutex::new(State {
                 outcome: Outcome::Unset,
                 wakers: Waiters::default(),
-                callbacks: Vec::new(),
+                callbacks: Callbacks::default(),
                 runner: None,
                 sync_waiters: 0,
                 next_callback: 0,
