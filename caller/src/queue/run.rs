@@ -191,12 +191,22 @@ impl<A: Send + 'static, F: Send + Sync + 'static> Runnable for Flush<A, F> {
 impl<A, F> Queue<A, F> {
     /// One call sent to the queue (on the caller's thread).
     fn sent_one(&self) {
-        self.sent.fetch_add(1, Ordering::AcqRel);
+        self.sent_many(1);
+    }
+
+    /// `n` calls sent to the queue (on the caller's thread).
+    fn sent_many(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::AcqRel);
     }
 
     /// One call finished (run, failed or skipped): resolve the flushes it completes.
     fn finished_one(&self) {
-        let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        self.finished_many(1);
+    }
+
+    /// `n` calls finished: resolve the flushes they complete.
+    fn finished_many(&self, n: u64) {
+        let finished = self.finished.fetch_add(n, Ordering::SeqCst) + n;
         if !self.flushing.load(Ordering::SeqCst) {
             return;
         }
@@ -399,23 +409,28 @@ where
         let _end = EndItem(&*queue);
         let mut ctx = lock(&queue.ctx).clone();
         let view = queue.pending.any();
-        run_in_frame(&mut ctx, &view, || {
+        // Counted once for the burst: a flush reads the counts on this thread, before or
+        // after the burst, never inside it (it is a message of its own).
+        let ran = run_in_frame(&mut ctx, &view, || {
+            let mut ran = 0;
             for args in calls {
                 if queue.is_closed() {
                     tracing::debug!(queue = queue.name(), "call dropped: the queue is closed");
                     queue.drop_args(args);
                     continue;
                 }
-                queue.sent_one();
                 let span = queue.span();
                 let res = {
                     let _enter = span.enter();
                     catch_unwind(AssertUnwindSafe(|| func(args).__error()))
                 };
                 queue.log(res);
-                queue.finished_one();
+                ran += 1;
             }
+            ran
         });
+        queue.sent_many(ran);
+        queue.finished_many(ran);
     }
 
     fn refuse(self: Box<Self>, reason: &str) {
