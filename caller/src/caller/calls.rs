@@ -11,7 +11,7 @@ use crate::context::{Context, Trackers};
 use crate::job::{IntoJob, JobValue};
 use crate::pending::Pending;
 
-/// Options for scheduling one call with [`Caller::schedule_call`].
+/// Options for scheduling one call with [`Caller::schedule_call`](crate::Caller::schedule_call).
 ///
 /// ```
 /// use caller::{CallOptions, Trackers};
@@ -86,9 +86,9 @@ impl CallOptions {
     }
 }
 
-/// Run `job` on a pooled worker thread; see [`Caller::to_thread`]. For a closure that
+/// Run `job` on a pooled worker thread; see [`Caller::to_thread`](crate::Caller::to_thread). For a closure that
 /// returns a future, use [`to_thread_async`]: a plain `to_thread(|| async { .. })` hands
-/// the future back unpolled (see [`Caller::call_soon`]).
+/// the future back unpolled (see [`Caller::call_soon`](crate::Caller::call_soon)).
 ///
 /// ```
 /// # fn main() -> Result<(), caller::Error> {
