@@ -291,7 +291,10 @@ impl<F: Future> Future for GroupRun<F> {
     /// The phases in order, as far as each can go in this poll: enter on the first poll,
     /// then the body until it ends, then the drain until it is over, then the exit.
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        match self.phase {
+        // The phase is read through the projection, never through `&Self`: a shared
+        // borrow of the whole run covers the pinned body and would freeze the borrows it
+        // holds into itself (miri's stacked borrows flags it).
+        match *self.as_mut().project().phase {
             Phase::Created => {
                 if let Err(e) = self.as_mut().enter() {
                     return Poll::Ready(Err(e));
@@ -301,7 +304,7 @@ impl<F: Future> Future for GroupRun<F> {
             Phase::Exited => panic!("a group's run future was polled after it returned"),
         }
         self.as_mut().watch(cx);
-        if self.phase == Phase::Body {
+        if *self.as_mut().project().phase == Phase::Body {
             ready!(self.as_mut().poll_body(cx));
         }
         let abandoned = ready!(self.as_mut().poll_drain(cx));
