@@ -151,6 +151,27 @@ fn loom_every_waiter_is_woken_after_the_callbacks() {
     });
 }
 
+/// The finisher notifies sleeping synchronous waiters after it released the state lock
+/// (so that they do not wake only to block on it): no interleaving loses the wake-up.
+#[test]
+fn loom_a_sync_waiter_notified_after_the_lock_is_never_lost() {
+    model(|| {
+        let mut p = Pending::<u32>::new();
+        let r = p.resolver();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let view = p.any();
+                thread::spawn(move || view.wait_done_sync(None).unwrap())
+            })
+            .collect();
+        r.set_result(7);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(loom::future::block_on(&mut p).unwrap(), 7);
+    });
+}
+
 #[test]
 fn loom_a_timed_out_wait_cancels_unless_the_value_came_first() {
     model(|| {

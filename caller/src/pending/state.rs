@@ -177,13 +177,24 @@ pub(crate) struct Header {
 pub(super) struct Finished {
     wakers: Waiters,
     callbacks: Callbacks,
+    /// Settled at once (no callbacks) with synchronous waiters asleep: notify them.
+    notify: bool,
 }
 
 impl Finished {
     /// Run the done callbacks (without the lock), then settle: publish `SETTLED`, notify
     /// the synchronous waiters and wake the async ones (those that came while the
     /// callbacks ran first), so that every waiter is woken exactly once.
-    pub(super) fn run(self, view: impl FnOnce() -> AnyPending) {
+    ///
+    /// Synchronous waiters are notified here, after the state lock was released, never
+    /// under it: a waiter woken while the finisher still held the lock would block at once
+    /// on that lock (two more system calls and a context switch per wait_sync).
+    /// `SETTLED` was published under the lock, so a waiter either saw it before it slept
+    /// or is asleep now and gets this notification.
+    pub(super) fn run(self, h: &Header, view: impl FnOnce() -> AnyPending) {
+        if self.notify {
+            h.cond.notify_all();
+        }
         if !self.callbacks.is_empty() {
             let view = view();
             self.callbacks.run_all(&view);
@@ -352,20 +363,20 @@ impl Header {
         st.outcome = outcome;
         st.runner = None;
         drop(st.take_canceller());
-        if st.callbacks.is_empty() {
+        let notify = if st.callbacks.is_empty() {
             self.flags.fetch_or(DONE | SETTLED, Ordering::AcqRel);
-            if st.sync_waiters > 0 {
-                self.cond.notify_all();
-            }
+            st.sync_waiters > 0
         } else {
             self.flags.fetch_or(DONE, Ordering::AcqRel);
-        }
+            false
+        };
         if let Some(r) = st.rare.as_mut() {
             r.free_wakers.clear();
         }
         Some(Finished {
             wakers: std::mem::take(&mut st.wakers),
             callbacks: std::mem::take(&mut st.callbacks),
+            notify,
         })
     }
 
@@ -381,7 +392,7 @@ impl Header {
         drop(st);
         match fin {
             Some(fin) => {
-                fin.run(view);
+                fin.run(self, view);
                 true
             }
             None => false,
@@ -408,7 +419,7 @@ impl Header {
             drop(st);
             drop(value);
             if let Some(fin) = fin {
-                fin.run(view);
+                fin.run(self, view);
             }
             return TransitionToDone::CancelWon;
         }
@@ -583,11 +594,15 @@ impl Header {
     /// synchronous waiters, and return the async waiters that registered while the
     /// callbacks ran, to be woken after the lock.
     fn settle(&self) -> Waiters {
-        let mut st = self.lock();
-        self.flags.fetch_or(SETTLED, Ordering::AcqRel);
-        if st.sync_waiters > 0 {
+        let (wakers, notify) = {
+            let mut st = self.lock();
+            self.flags.fetch_or(SETTLED, Ordering::AcqRel);
+            (std::mem::take(&mut st.wakers), st.sync_waiters > 0)
+        };
+        // After the lock, as in `Finished::run`.
+        if notify {
             self.cond.notify_all();
         }
-        std::mem::take(&mut st.wakers)
+        wakers
     }
 }
