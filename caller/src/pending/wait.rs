@@ -1,5 +1,7 @@
-//! Waiting: the timed wait futures and the synchronous wait with its bounded spin.
+//! Waiting: the timed wait futures and the synchronous wait with its bounded, adaptive
+//! spin.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -17,6 +19,69 @@ use crate::timer::Sleep;
 /// thread that will finish the pending instead of burning it.
 const SPIN_HINTS: u32 = 64;
 const SPIN_YIELDS: u32 = 24;
+/// The shortest spin (in checks) a waiter makes when it spins at all.
+const SPIN_MIN: u32 = 8;
+/// While a thread's spin is off, one wait in this many spins `SPIN_MIN` checks anyway, to
+/// find out whether the answers have become quick again.
+const SPIN_PROBE_EVERY: u32 = 16;
+
+thread_local! {
+    /// This thread's spin budget in checks (its first wait spins the whole bound), and
+    /// how many waits it has made since the spin switched off.
+    static WAIT_SPIN: Cell<(u32, u32)> = const { Cell::new((u32::MAX, 0)) };
+}
+
+/// The next spin budget of a thread, after a wait that spun `budget` checks and was
+/// answered during the spin (`caught`) or only after the thread went to sleep. A spin pays
+/// only when the answer comes within it: one that caught its answer doubles (up to `max`,
+/// the whole bound), one that did not halves, down to zero: a thread whose answers come
+/// later than any spin (a loop that has to be woken first, calls spaced out, a machine
+/// whose idle cores wake slowly) stops spinning for nothing. As the loop's own spin
+/// (`caller/loops/spin.rs`), after the idea of KVM's halt polling.
+fn next_spin(budget: u32, caught: bool, max: u32) -> u32 {
+    if caught {
+        (budget.saturating_mul(2)).clamp(SPIN_MIN.min(max), max)
+    } else if budget / 2 < SPIN_MIN {
+        0
+    } else {
+        budget / 2
+    }
+}
+
+/// How many checks this wait spins: the thread's budget, or a probe while it is off.
+fn spin_budget(max: u32) -> u32 {
+    if cfg!(all(test, caller_loom)) {
+        // Models replay one execution many times: no state carried between them.
+        return max;
+    }
+    WAIT_SPIN.with(|c| {
+        let (budget, off) = c.get();
+        match budget.min(max) {
+            0 => {
+                let off = off.wrapping_add(1);
+                c.set((0, off));
+                if off % SPIN_PROBE_EVERY == 0 {
+                    SPIN_MIN.min(max)
+                } else {
+                    0
+                }
+            }
+            b => b,
+        }
+    })
+}
+
+/// Adapt this thread's budget after a wait that spun `spun` checks.
+fn spin_done(spun: u32, caught: bool, max: u32) {
+    if cfg!(all(test, caller_loom)) || spun == 0 {
+        return;
+    }
+    WAIT_SPIN.with(|c| {
+        let (_, off) = c.get();
+        let next = next_spin(spun, caught, max);
+        c.set((next, if next == 0 { off } else { 0 }));
+    });
+}
 
 /// Spin hints are pointless when this thread may only use one core (`taskset`, a cgroup
 /// limit): the thread that finishes the pending cannot run while we spin. Then only the
@@ -54,8 +119,11 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
     let deadline = timeout.and_then(|t| start.checked_add(t));
     if timeout != Some(Duration::ZERO) {
         let hints = spin_hints();
-        for i in 0..hints + spins(SPIN_YIELDS) {
+        let max = hints + spins(SPIN_YIELDS);
+        let budget = spin_budget(max);
+        for i in 0..budget {
             if h.flags.load(Ordering::Acquire) & SETTLED != 0 {
+                spin_done(budget, true, max);
                 return Ok(());
             }
             if i < hints {
@@ -64,6 +132,7 @@ pub(super) fn wait_done_sync(h: &Header, timeout: Option<Duration>) -> Result<()
                 crate::sync::yield_now();
             }
         }
+        spin_done(budget, false, max);
     }
     let mut st = lock(&h.state);
     st.sync_waiters += 1;
@@ -238,5 +307,43 @@ impl<T: Send + 'static> std::fmt::Debug for Wait<'_, T> {
             .field("pending", &self.pending)
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(caller_loom)))]
+mod spin_tests {
+    use super::{next_spin, SPIN_HINTS, SPIN_MIN, SPIN_YIELDS};
+
+    const MAX: u32 = SPIN_HINTS + SPIN_YIELDS;
+
+    #[test]
+    fn a_wait_answered_during_its_spin_keeps_the_whole_spin() {
+        assert_eq!(next_spin(MAX, true, MAX), MAX);
+        // A probe that caught its answer grows back to the bound in a few waits.
+        let mut b = SPIN_MIN;
+        for _ in 0..8 {
+            b = next_spin(b, true, MAX);
+        }
+        assert_eq!(b, MAX, "the spin did not grow back after quick answers");
+    }
+
+    #[test]
+    fn waits_answered_only_after_sleeping_switch_the_spin_off() {
+        let mut b = MAX;
+        let mut waits = 0;
+        while b > 0 {
+            b = next_spin(b, false, MAX);
+            waits += 1;
+            assert!(waits <= 8, "the spin stayed on after {waits} slow answers");
+        }
+        // And a failed probe leaves it off.
+        assert_eq!(next_spin(SPIN_MIN, false, MAX), 0);
+    }
+
+    #[test]
+    fn on_one_core_the_spin_is_its_yields_only() {
+        // With no spin hints (one core) the bound is the yields alone.
+        assert_eq!(next_spin(SPIN_YIELDS, true, SPIN_YIELDS), SPIN_YIELDS);
+        assert_eq!(next_spin(1, true, SPIN_YIELDS), SPIN_MIN);
     }
 }
