@@ -79,3 +79,31 @@ fn a_body_whose_destructor_panics_still_has_its_members_cancelled() {
     let p = member.lock().unwrap().clone().expect("the body ran");
     assert_cancelled_by_the_drop(&p);
 }
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_member_whose_value_holds_its_group_lets_both_go_after_the_exit() {
+    // The group keeps its finished members on a list for a while (for `cancel`); a value
+    // that holds the group would keep both alive for good if the list outlived the exit.
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = dropped.clone();
+    let group = PendingGroup::new(GroupMode::IgnoreCancelled);
+    let g = group.clone();
+    let out = futures::executor::block_on(group.run(async move {
+        // The member's value, never taken, holds a handle of its own group.
+        let p = caller::to_thread(move || (g, DropFlag(flag)));
+        p.any().wait_done(Some(support::LIMIT)).await.unwrap();
+    }));
+    out.unwrap().unwrap();
+    support::eventually("the member's value, which holds its group, dropped", || {
+        dropped.load(std::sync::atomic::Ordering::SeqCst)
+    });
+}

@@ -302,6 +302,35 @@ fn groups_keep_no_memory() {
 }
 
 #[test]
+fn a_long_lived_group_keeps_no_memory_per_finished_member() {
+    // One group that outlives thousands of members, each done before the next joins (a
+    // server's supervisor group): what the group keeps of its finished members must not
+    // grow with their number.
+    let w = worker();
+    let _serial = serial();
+    let group = caller::PendingGroup::new(caller::GroupMode::Supervisor);
+    let out = futures::executor::block_on(group.clone().run(async {
+        // The calls made here join the group.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let mut held = w.call_soon(move || gate.recv_timeout(LIMIT).is_ok());
+        assert_eq!(
+            group.members(),
+            vec![held.any()],
+            "the call did not join the group"
+        );
+        release.send(()).unwrap();
+        assert!(
+            held.wait_sync(Some(LIMIT)).unwrap(),
+            "the held call was not released"
+        );
+        measure("a group's finished members", 100, 4000, |i| {
+            assert_eq!(w.call_soon(move || i).wait_sync(Some(LIMIT)).unwrap(), i);
+        });
+    }));
+    out.unwrap().unwrap();
+}
+
+#[test]
 fn managers_keep_no_memory() {
     let w = worker();
     keeps_nothing("PendingManager activate + wait_all", 50, 1000, |i| {

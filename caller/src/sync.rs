@@ -12,12 +12,12 @@
 //!   whose correctness std's own tests cover.
 
 #[cfg(not(all(test, caller_loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 #[cfg(not(all(test, caller_loom)))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(all(test, caller_loom))]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 #[cfg(all(test, caller_loom))]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 

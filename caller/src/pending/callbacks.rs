@@ -33,12 +33,28 @@ pub struct CallbackId {
 pub(super) enum Callback {
     User(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
     Hook(Box<dyn FnOnce(&AnyPending) + Send + 'static>),
-    Tracker(std::sync::Weak<dyn MemberDone>),
+    Tracker(TrackerHook),
+}
+
+/// A tracker's hook on one of its pendings: the tracker, weakly (a pending does not keep
+/// its group alive), and the flag it registered the pending with.
+pub(super) struct TrackerHook {
+    tracker: std::sync::Weak<dyn MemberDone>,
+    nested: bool,
+}
+
+impl TrackerHook {
+    fn is(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        std::sync::Weak::ptr_eq(&self.tracker, tracker)
+    }
 }
 
 /// What a tracker does when one of its pendings is done.
 pub(crate) trait MemberDone: Send + Sync + 'static {
-    fn member_done(&self, pending: &AnyPending);
+    /// `pending` is done; `nested` is what the tracker said when it added its hook
+    /// ([`AnyPending::add_tracker`]): for a group, that the member is also a member of a
+    /// group nested in it.
+    fn member_done(&self, pending: &AnyPending, nested: bool);
 }
 
 thread_local! {
@@ -81,7 +97,7 @@ impl Drop for Settling {
 /// group allocates no list.
 pub(super) enum Callbacks {
     List(Vec<(u32, Callback)>),
-    Tracker(std::sync::Weak<dyn MemberDone>),
+    Tracker(TrackerHook),
 }
 
 impl Default for Callbacks {
@@ -107,6 +123,23 @@ impl Callbacks {
             // A tracker has no id (nothing removes it): its number is of no use.
             (Callbacks::Tracker(first), cb) => {
                 *self = Callbacks::List(vec![(0, Callback::Tracker(first)), (seq, cb)]);
+            }
+        }
+    }
+
+    /// Take out `tracker`'s hook, if it has not run.
+    fn remove_tracker(&mut self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        match self {
+            Callbacks::Tracker(hook) if hook.is(tracker) => {
+                *self = Callbacks::default();
+                true
+            }
+            Callbacks::Tracker(_) => false,
+            Callbacks::List(list) => {
+                let pos = list
+                    .iter()
+                    .position(|(_, cb)| matches!(cb, Callback::Tracker(h) if h.is(tracker)));
+                pos.map(|i| list.remove(i)).is_some()
             }
         }
     }
@@ -141,9 +174,9 @@ impl Callbacks {
 fn run_callback(cb: Callback, view: &AnyPending) {
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cb {
         Callback::User(f) | Callback::Hook(f) => f(view),
-        Callback::Tracker(t) => {
-            if let Some(t) = t.upgrade() {
-                t.member_done(view);
+        Callback::Tracker(hook) => {
+            if let Some(t) = hook.tracker.upgrade() {
+                t.member_done(view, hook.nested);
             }
         }
     }));
@@ -180,9 +213,15 @@ impl AnyPending {
     }
 
     /// Tell `tracker` when this pending is done (a done callback without an allocation; a
-    /// lone one is kept inline).
-    pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>) {
-        self.add_callback(Callback::Tracker(tracker));
+    /// lone one is kept inline), handing it back `nested`.
+    pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>, nested: bool) {
+        self.add_callback(Callback::Tracker(TrackerHook { tracker, nested }));
+    }
+
+    /// Take back `tracker`'s hook; returns `false` if it ran (or is running) already, or was
+    /// never added: then the tracker is told of this pending's end, or was told.
+    pub(crate) fn remove_tracker(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        self.header().lock().callbacks.remove_tracker(tracker)
     }
 
     /// A done callback of the library's own, which no id can remove.

@@ -20,8 +20,8 @@
 //!   `Drop`, by whoever lets go of the pending last, when no one else can reach it (the
 //!   value's own `Drop` runs after it is released). Nothing is locked under the value lock.
 //! - **Held when the state lock is taken:** no lock of the crate, but a group's state lock
-//!   (`tracker/group.rs`: `member_done` reads the member's `error()` and `user_meta()`,
-//!   `describe` formats its members with `Debug`). Under a pending's state lock the crate
+//!   (`tracker/group/state.rs`: `describe` formats its members with `Debug`; a failed
+//!   member's `error()` and `user_meta()` are read before the group's lock is taken). Under a pending's state lock the crate
 //!   takes no lock but that pending's value lock: never a group's, never another pending's.
 //! - **No callback, canceller or wake under it.** Done callbacks, the canceller and
 //!   `Waker::wake` run after it is released (the waiters and callbacks are taken out in
@@ -68,6 +68,9 @@ pub(super) const DONE: u8 = 4;
 /// pending sees the effects of its callbacks (a group has already reacted to a member when
 /// an awaiting body resumes). Set together with `DONE` when there are no callbacks.
 pub(super) const SETTLED: u8 = 8;
+/// Done with a value (not a failure, not cancelled); set together with `DONE`, final. Lets
+/// a group tell a member that ended well, the common case, without the state lock.
+pub(super) const VALUE: u8 = 16;
 
 /// A function `cancel` calls for a pending made by hand; see `set_canceller`.
 pub(super) type Canceller = Arc<dyn Fn(&str) + Send + Sync + 'static>;
@@ -307,6 +310,11 @@ impl Header {
         self.flags() & CANCEL_REQUESTED != 0
     }
 
+    /// Done with a value (read from the flags alone: no lock).
+    pub(crate) fn ended_with_value(&self) -> bool {
+        self.flags() & VALUE != 0
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
@@ -360,14 +368,18 @@ impl Header {
         if self.is_done() {
             return None;
         }
+        let done = match outcome {
+            Outcome::Value => DONE | VALUE,
+            _ => DONE,
+        };
         st.outcome = outcome;
         st.runner = None;
         drop(st.take_canceller());
         let notify = if st.callbacks.is_empty() {
-            self.flags.fetch_or(DONE | SETTLED, Ordering::AcqRel);
+            self.flags.fetch_or(done | SETTLED, Ordering::AcqRel);
             st.sync_waiters > 0
         } else {
-            self.flags.fetch_or(DONE, Ordering::AcqRel);
+            self.flags.fetch_or(done, Ordering::AcqRel);
             false
         };
         if let Some(r) = st.rare.as_mut() {

@@ -60,6 +60,11 @@ impl AnyPending {
         self.inner.header()
     }
 
+    /// Done with a value (not failed, not cancelled), read without the state lock.
+    pub(crate) fn ended_with_value(&self) -> bool {
+        self.header().ended_with_value()
+    }
+
     /// `true` once the pending holds its outcome. Never goes back to `false`.
     ///
     /// `done()` turns true just before the done callbacks run; the waits

@@ -155,7 +155,7 @@ impl Tracker for ManagerInner {
         }
         // Done in between: the hook runs at once and removes it again.
         let weak: Weak<dyn MemberDone> = Arc::downgrade(&self) as Weak<ManagerInner>;
-        pending.add_tracker(weak);
+        pending.add_tracker(weak, false);
     }
 
     fn id(&self) -> u64 {
@@ -168,7 +168,7 @@ impl Tracker for ManagerInner {
 }
 
 impl MemberDone for ManagerInner {
-    fn member_done(&self, pending: &AnyPending) {
+    fn member_done(&self, pending: &AnyPending, _nested: bool) {
         lock(&self.pendings).remove(&pending.id());
     }
 }

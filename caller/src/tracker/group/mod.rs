@@ -353,7 +353,7 @@ impl PendingGroup {
     /// assert!(g.remove(&p));
     /// ```
     pub fn add(&self, pending: &AnyPending) {
-        self.inner.add_member(pending, false, false);
+        self.inner.add_member(pending, false, false, true);
     }
 
     /// Remove a member by hand; returns whether it was a member.

@@ -2,10 +2,21 @@
 //! members' done hooks and the dump all see. Member bookkeeping (`add_member`,
 //! `member_done`, `remove_member`), failures, `cancel` and the shield counts live here;
 //! the phases are moved on by the run future ([`super::run`]), never from here.
+//!
+//! # Members: a count, and a list for cancelling
+//!
+//! A member costs the group one counter on the common path: joining bumps
+//! [`GroupInner::live`] and pushes the member on the list (under the lock, with the phase
+//! check), and a member that ends with a value only decrements the count (no lock: the
+//! pending's flags say it ended well). The lock is taken again only for what is rare: a
+//! failure or a cancel to record, the last member of a group that drains (its waker), a
+//! removal by hand. The list is what `cancel` and `members()` walk; the members it holds
+//! that are done are dropped from it in one sweep when it has grown to twice the live
+//! count (plus a few), so its length stays within a constant of the live members.
+//!
+//! Exactly one decrement per member: the member's done hook does it, or
+//! [`GroupInner::remove_member`] when it takes the hook back before it ran.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -15,7 +26,7 @@ use crate::caller::Caller;
 use crate::context::{Tracker, Trackers};
 use crate::error::{Error, MemberFailure};
 use crate::pending::{AnyPending, MemberDone};
-use crate::sync::{lock, Mutex, Ordering};
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
 
 /// The phases of the group's specification (at the top of [`super`]). Only the run future
 /// moves them on; the rest reads them.
@@ -35,7 +46,9 @@ pub(super) enum Phase {
 #[derive(Default)]
 struct GroupState {
     phase: Phase,
-    members: HashMap<u64, Member, BuildHasherDefault<IdHasher>>,
+    /// Members in the order they joined, done ones included until the next sweep (see the
+    /// module's doc); `removed` ones are skipped everywhere.
+    members: Vec<Member>,
     children: Vec<Weak<GroupInner>>,
     cancelled: Option<String>,
     cancelled_at: Option<Instant>,
@@ -51,35 +64,34 @@ struct GroupState {
 struct Member {
     pending: AnyPending,
     shielded: bool,
-    /// Also a member of a group nested in this one: that group records its failure and
-    /// reports it, as one nested failure, when it exits.
-    nested: bool,
+    /// Taken out by hand ([`GroupInner::remove_member`]): no longer a member.
+    removed: bool,
 }
 
-/// Pending ids are distinct sequential numbers: they need no hashing.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+impl Member {
+    /// Still a member: not removed, not done.
+    fn is_live(&self) -> bool {
+        !self.removed && !self.pending.done()
     }
 }
+
+/// The list is swept of done members when it is this much longer than twice the live count.
+const SWEEP_SLACK: usize = 32;
 
 impl GroupState {
-    /// The members, oldest first.
+    /// Take the members that are done or removed out of the list (to be dropped after the
+    /// lock: see `drop_swept`).
+    fn sweep(&mut self) -> Vec<Member> {
+        let (keep, gone) = std::mem::take(&mut self.members)
+            .into_iter()
+            .partition(Member::is_live);
+        self.members = keep;
+        gone
+    }
+
+    /// The live members, oldest first.
     fn sorted_members(&self) -> Vec<&Member> {
-        let mut v: Vec<&Member> = self.members.values().collect();
+        let mut v: Vec<&Member> = self.members.iter().filter(|m| m.is_live()).collect();
         v.sort_by_key(|m| m.pending.id());
         v
     }
@@ -121,6 +133,8 @@ pub(crate) struct GroupInner {
     pub(super) timeout: Option<Duration>,
     pub(super) cancellation_timeout: Duration,
     pub(super) caller: Option<Caller>,
+    /// Members not done and not removed: see the module's doc.
+    live: AtomicUsize,
     state: Mutex<GroupState>,
 }
 
@@ -140,6 +154,7 @@ impl GroupInner {
             timeout,
             cancellation_timeout,
             caller,
+            live: AtomicUsize::new(0),
             state: Mutex::new(GroupState::default()),
         }
     }
@@ -185,14 +200,15 @@ impl GroupInner {
         }
     }
 
-    /// Where the drain stands.
+    /// Where the drain stands. The run registers its waker before it asks (`watch`), and
+    /// the member that takes the count to zero takes that waker under the lock after its
+    /// decrement: either this sees zero, or that member wakes the run.
     pub(super) fn drain_status(&self) -> DrainStatus {
-        let st = lock(&self.state);
-        if st.members.is_empty() {
+        if self.live.load(Ordering::SeqCst) == 0 {
             DrainStatus::Done
         } else {
             DrainStatus::Waiting {
-                cancelled_at: st.cancelled_at,
+                cancelled_at: lock(&self.state).cancelled_at,
             }
         }
     }
@@ -248,8 +264,8 @@ impl GroupInner {
             }
             let members: Vec<AnyPending> = st
                 .members
-                .values()
-                .filter(|m| !m.shielded)
+                .iter()
+                .filter(|m| !m.shielded && m.is_live())
                 .map(|m| m.pending.clone())
                 .collect();
             let children: Vec<Arc<GroupInner>> =
@@ -267,16 +283,25 @@ impl GroupInner {
     }
 
     /// Mark the group exited; returns what it ended with.
+    ///
+    /// The list lets go of its done members here (and of the rest when the last of them
+    /// finishes, in `member_left`): a member's value may hold the group itself, and a list
+    /// kept after the exit would then keep both alive for good.
     pub(super) fn exit(&self) -> Exit {
-        let mut st = lock(&self.state);
-        st.phase = Phase::Exited;
-        st.waker = None;
-        st.children.clear();
-        Exit {
-            failures: std::mem::take(&mut st.failures),
-            cancelled: st.cancelled.clone(),
-            timed_out: st.timed_out.filter(|_| st.cancelled.is_some()),
-        }
+        let (exit, swept) = {
+            let mut st = lock(&self.state);
+            st.phase = Phase::Exited;
+            st.waker = None;
+            st.children.clear();
+            let exit = Exit {
+                failures: std::mem::take(&mut st.failures),
+                cancelled: st.cancelled.clone(),
+                timed_out: st.timed_out.filter(|_| st.cancelled.is_some()),
+            };
+            (exit, st.sweep())
+        };
+        drop_swept(swept);
+        exit
     }
 
     /// Record a failure that is not a member's own (a nested group's error); outside
@@ -312,41 +337,98 @@ impl GroupInner {
         }
     }
 
-    pub(super) fn add_member(self: &Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool) {
-        let cancel_with = {
+    /// Make `pending` a member (see the module's doc). `by_hand`: added with
+    /// [`PendingGroup::add`](super::PendingGroup::add), which may repeat a member (calls
+    /// made in the group's context join once each, without the check).
+    pub(super) fn add_member(
+        self: &Arc<Self>,
+        pending: &AnyPending,
+        shielded: bool,
+        nested: bool,
+        by_hand: bool,
+    ) {
+        let (cancel_with, swept) = {
             let mut st = lock(&self.state);
             if st.phase == Phase::Exited {
                 drop(st);
                 pending.cancel("the group this call belongs to has already exited");
                 return;
             }
-            match st.members.entry(pending.id()) {
-                Entry::Occupied(_) => return,
-                Entry::Vacant(v) => {
-                    v.insert(Member {
-                        pending: pending.clone(),
-                        shielded,
-                        nested,
-                    });
-                }
+            let id = pending.id();
+            if by_hand
+                && st
+                    .members
+                    .iter()
+                    .any(|m| m.pending.id() == id && !m.removed)
+            {
+                return;
             }
-            st.cancelled.clone().filter(|_| !shielded)
+            let live = self.live.load(Ordering::Relaxed);
+            let swept = if st.members.len() >= 2 * live + SWEEP_SLACK {
+                st.sweep()
+            } else {
+                Vec::new()
+            };
+            st.members.push(Member {
+                pending: pending.clone(),
+                shielded,
+                removed: false,
+            });
+            // Before the hook: a pending already done runs it at once, and decrements.
+            self.live.fetch_add(1, Ordering::SeqCst);
+            (st.cancelled.clone().filter(|_| !shielded), swept)
         };
+        drop_swept(swept);
         if let Some(msg) = cancel_with {
             pending.cancel(&msg);
         }
         let weak: Weak<dyn MemberDone> = Arc::downgrade(self) as Weak<GroupInner>;
-        pending.add_tracker(weak);
+        pending.add_tracker(weak, nested);
     }
 
-    /// Remove a member by hand; returns whether it was a member.
-    pub(super) fn remove_member(&self, pending: &AnyPending) -> bool {
-        // The member's done callback stays registered; it ignores non-members.
-        let removed = lock(&self.state).members.remove(&pending.id());
-        if removed.is_some() {
-            self.wake();
+    /// Remove a member by hand; returns whether it was a member (not done, not removed).
+    pub(super) fn remove_member(self: &Arc<Self>, pending: &AnyPending) -> bool {
+        let id = pending.id();
+        let mut st = lock(&self.state);
+        let Some(m) = st
+            .members
+            .iter_mut()
+            .find(|m| m.pending.id() == id && !m.removed)
+        else {
+            return false;
+        };
+        // The hook taken back before it ran: this removal, not the hook, decrements. If it
+        // ran (or runs now), the member is done and the hook decrements.
+        let weak: Weak<dyn MemberDone> = Arc::downgrade(self) as Weak<GroupInner>;
+        if !pending.remove_tracker(&weak) {
+            return false;
         }
-        removed.is_some()
+        m.removed = true;
+        drop(st);
+        self.member_left();
+        true
+    }
+
+    /// One member fewer; the last one wakes a run that drains, or, after the exit (or in a
+    /// group never run), empties the list (see `exit`).
+    fn member_left(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        let (waker, swept) = {
+            let mut st = lock(&self.state);
+            match st.phase {
+                Phase::Draining => (st.waker.take(), Vec::new()),
+                // A group that exited, or was never run (members added by hand), has no
+                // exit ahead to empty its list.
+                Phase::Exited | Phase::Created => (None, st.sweep()),
+                Phase::Body => (None, Vec::new()),
+            }
+        };
+        drop_swept(swept);
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// The members not done yet, oldest first.
@@ -369,40 +451,57 @@ impl GroupInner {
 }
 
 impl MemberDone for GroupInner {
-    fn member_done(&self, p: &AnyPending) {
-        let (cancel_msg, waker) = {
-            let mut st = lock(&self.state);
-            let Some(member) = st.members.remove(&p.id()) else {
-                return;
-            };
-            let cancel_msg = match p.error() {
+    fn member_done(&self, p: &AnyPending, nested: bool) {
+        // The common case, a member that ended with a value: one decrement, no lock.
+        if !p.ended_with_value() {
+            self.member_ended_badly(p, nested);
+        }
+        self.member_left();
+    }
+}
+
+impl GroupInner {
+    /// A member failed or was cancelled: record it, and cancel the group where the mode
+    /// says so. The member's error and metadata are read before the group's lock.
+    fn member_ended_badly(&self, p: &AnyPending, nested: bool) {
+        let Some(e) = p.error() else {
+            return;
+        };
+        let cancel_msg = if e.is_failure() {
+            if nested {
                 // A nested group records it and reports it when it exits.
-                Some(e) if e.is_failure() && member.nested => None,
-                Some(e) if e.is_failure() => {
-                    let msg = format!("member '{}' failed: {e}", p.metadata().name());
-                    st.failures.push(member_failure(p, e));
-                    (self.mode != GroupMode::Supervisor).then_some(msg)
-                }
-                Some(e) if e.is_cancelled() => (self.mode.member_cancel_cancels_group()
-                    && st.cancelled.is_none())
-                .then(|| format!("member '{}' was cancelled", p.metadata().name())),
-                _ => None,
-            };
-            // Only the drain waits on members, and only for the last one: an ordinary
-            // completion while the body runs needs no wakeup (the body has its own).
-            let waker =
-                if cancel_msg.is_none() && st.phase == Phase::Draining && st.members.is_empty() {
-                    st.waker.take()
-                } else {
-                    None
-                };
-            (cancel_msg, waker)
+                return;
+            }
+            let msg = format!("member '{}' failed: {e}", p.metadata().name());
+            let failure = member_failure(p, e);
+            let mut st = lock(&self.state);
+            if st.phase == Phase::Exited {
+                return;
+            }
+            st.failures.push(failure);
+            (self.mode != GroupMode::Supervisor).then_some(msg)
+        } else if e.is_cancelled() && self.mode.member_cancel_cancels_group() {
+            let st = lock(&self.state);
+            st.cancelled
+                .is_none()
+                .then(|| format!("member '{}' was cancelled", p.metadata().name()))
+        } else {
+            None
         };
         if let Some(msg) = cancel_msg {
             self.cancel(&msg);
         }
-        if let Some(w) = waker {
-            w.wake();
+    }
+}
+
+/// Let go of members swept from the list, after the group's lock: one may hold the last
+/// reference to its pending, whose value's `Drop` is user code (caught and logged: it must
+/// not unwind into the call that joined the group, or the group's exit).
+fn drop_swept(swept: Vec<Member>) {
+    for m in swept {
+        let id = m.pending.id();
+        if let Some(panic) = crate::unwind::drop_caught(m) {
+            tracing::error!(pending = id, panic = %panic, "a done member's value panicked while being dropped");
         }
     }
 }
@@ -444,7 +543,7 @@ impl GroupInner {
             .field("mode", &self.mode)
             .field("shield", &self.shield)
             .field("phase", &st.phase)
-            .field("members", &st.members.len())
+            .field("members", &self.live.load(Ordering::Relaxed))
             .field("cancelled", &st.cancelled)
             .field("failures", &st.failures.len());
     }
@@ -464,7 +563,7 @@ impl Tracker for GroupInner {
     }
 
     fn add(self: Arc<Self>, pending: &AnyPending, shielded: bool, nested: bool) {
-        self.add_member(pending, shielded, nested);
+        self.add_member(pending, shielded, nested, false);
     }
 
     fn id(&self) -> u64 {
