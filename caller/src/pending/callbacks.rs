@@ -44,6 +44,14 @@ pub(super) struct TrackerHook {
 }
 
 impl TrackerHook {
+    /// The hook kept inline ([`Callbacks::Tracker`]): never `nested`.
+    fn lone(tracker: std::sync::Weak<dyn MemberDone>) -> Self {
+        TrackerHook {
+            tracker,
+            nested: false,
+        }
+    }
+
     fn is(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
         std::sync::Weak::ptr_eq(&self.tracker, tracker)
     }
@@ -92,12 +100,14 @@ impl Drop for Settling {
     }
 }
 
-/// The done callbacks of a pending not run yet, each with its number. A lone tracker (a
-/// member of one group or manager: the common case) is kept inline, so that joining a
-/// group allocates no list.
+/// The done callbacks of a pending not run yet, each with its number. A lone tracker hook
+/// (a member of one group or manager: the common case) is kept inline, so that joining a
+/// group allocates no list. Only one registered with `nested == false`: the inline variant
+/// holds the bare weak reference, which keeps the header at its size (a member of a nested
+/// group has two hooks anyway, so its list costs nothing more).
 pub(super) enum Callbacks {
     List(Vec<(u32, Callback)>),
-    Tracker(TrackerHook),
+    Tracker(std::sync::Weak<dyn MemberDone>),
 }
 
 impl Default for Callbacks {
@@ -113,8 +123,8 @@ impl Callbacks {
 
     fn push(&mut self, seq: u32, cb: Callback) {
         match (std::mem::take(self), cb) {
-            (Callbacks::List(list), Callback::Tracker(t)) if list.is_empty() => {
-                *self = Callbacks::Tracker(t);
+            (Callbacks::List(list), Callback::Tracker(hook)) if list.is_empty() && !hook.nested => {
+                *self = Callbacks::Tracker(hook.tracker);
             }
             (Callbacks::List(mut list), cb) => {
                 list.push((seq, cb));
@@ -122,7 +132,8 @@ impl Callbacks {
             }
             // A tracker has no id (nothing removes it): its number is of no use.
             (Callbacks::Tracker(first), cb) => {
-                *self = Callbacks::List(vec![(0, Callback::Tracker(first)), (seq, cb)]);
+                let first = Callback::Tracker(TrackerHook::lone(first));
+                *self = Callbacks::List(vec![(0, first), (seq, cb)]);
             }
         }
     }
@@ -130,7 +141,7 @@ impl Callbacks {
     /// Take out `tracker`'s hook, if it has not run.
     fn remove_tracker(&mut self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
         match self {
-            Callbacks::Tracker(hook) if hook.is(tracker) => {
+            Callbacks::Tracker(t) if std::sync::Weak::ptr_eq(t, tracker) => {
                 *self = Callbacks::default();
                 true
             }
@@ -160,7 +171,7 @@ impl Callbacks {
     pub(super) fn run_all(self, view: &AnyPending) {
         let _settling = Settling::enter(view.header());
         match self {
-            Callbacks::Tracker(t) => run_callback(Callback::Tracker(t), view),
+            Callbacks::Tracker(t) => run_callback(Callback::Tracker(TrackerHook::lone(t)), view),
             Callbacks::List(list) => {
                 for (_, cb) in list {
                     run_callback(cb, view);
