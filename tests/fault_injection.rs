@@ -638,3 +638,43 @@ fn every_caught_drop_panic_is_logged() {
     go.send(()).unwrap();
     support::done(&occupied, "the occupying call");
 }
+
+/// Whether thread `tid` of this process is asleep (state `S` in its `/proc` stat line).
+fn asleep(tid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state == 'S')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_value_discarded_by_a_cancel_with_a_panicking_drop_still_wakes_the_waiters() {
+    // A cancel asked of a pending whose producer finishes it: a value set afterwards is
+    // discarded (the cancel wins). Its `Drop` panics: the panic is caught, and a thread
+    // asleep waiting on the pending is woken all the same (it was not: the notification
+    // came after the drop, which unwound past it).
+    let p = caller::Pending::<PanicOnDrop>::new();
+    p.set_canceller(|_| {});
+    assert!(p.cancel("not needed"));
+    let view = p.any();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let me = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+        let tid = me.file_name().unwrap().to_string_lossy().into_owned();
+        tid_tx.send(tid).unwrap();
+        done_tx.send(view.wait_done_sync(Some(LIMIT))).unwrap();
+    });
+    let tid = recv(&tid_rx, "the waiter's thread id");
+    support::eventually("the waiter asleep on the pending", || asleep(&tid));
+    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.resolver().set_result(PanicOnDrop("the discarded value"))
+    }));
+    assert!(set.is_ok(), "the value's Drop panicked out of set_result");
+    assert!(recv(&done_rx, "the waiter woken").is_ok());
+    waiter.join().unwrap();
+    assert!(p.cancelled(), "the cancel did not win");
+}

@@ -425,13 +425,22 @@ impl Header {
         }
         if self.cancel_requested() {
             // A cancel asked before completion wins: `cancelled()` and the outcome agree.
-            // The value is dropped after the lock is released.
+            // The value is dropped after the lock is released and after the waiters were
+            // told: its `Drop` is user code, which may panic (caught and logged here) or
+            // wait on the thread of one of those waiters.
             let outcome = st.cancelled_outcome();
             let fin = self.finish_locked(&mut st, outcome);
             drop(st);
-            drop(value);
             if let Some(fin) = fin {
                 fin.run(self, view);
+            }
+            if let Some(panic) = crate::unwind::drop_caught(value) {
+                tracing::error!(
+                    pending = self.meta.id(),
+                    name = %self.meta.name(),
+                    panic = %panic,
+                    "a value discarded by a cancel panicked in Drop; the panic was caught"
+                );
             }
             return TransitionToDone::CancelWon;
         }
