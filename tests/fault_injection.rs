@@ -678,3 +678,39 @@ fn a_value_discarded_by_a_cancel_with_a_panicking_drop_still_wakes_the_waiters()
     waiter.join().unwrap();
     assert!(p.cancelled(), "the cancel did not win");
 }
+
+#[test]
+fn a_canceller_that_panics_during_a_groups_cancel_does_not_hold_the_group_open() {
+    // Mode 1: a failing member cancels the group, which calls the other member's
+    // canceller, which panics. The failed member still leaves the group's count: once
+    // the other member ends, the group exits at once (it used to wait out its whole
+    // cancellation timeout, one member short).
+    let group = PendingGroup::builder()
+        .mode(GroupMode::CancelAndRaise)
+        .cancellation_timeout(Duration::from_secs(600))
+        .build();
+    let other = caller::Pending::<()>::new();
+    other.set_canceller(|_| panic!("the canceller panics"));
+    group.add(&other.any());
+    let failing = caller::Pending::<()>::new();
+    group.add(&failing.any());
+    let (started_tx, started) = mpsc::channel();
+    let (out_tx, out) = mpsc::channel();
+    let g = group.clone();
+    let runner = std::thread::spawn(move || {
+        let run = g.run(async move {
+            started_tx.send(()).unwrap();
+        });
+        out_tx.send(futures::executor::block_on(run)).unwrap();
+    });
+    recv(&started, "the group's body ran");
+    assert!(failing.any().set_error(Error::failed("boom")));
+    assert!(
+        other.cancelled(),
+        "the group's cancel did not reach the other member"
+    );
+    assert!(other.set_result(()));
+    let err = recv(&out, "the group's exit").unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    runner.join().unwrap();
+}

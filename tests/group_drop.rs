@@ -107,3 +107,25 @@ fn a_member_whose_value_holds_its_group_lets_both_go_after_the_exit() {
         dropped.load(std::sync::atomic::Ordering::SeqCst)
     });
 }
+
+#[test]
+fn a_member_of_a_group_never_run_is_let_go_when_it_ends_while_another_still_runs() {
+    // A group that is never run has no exit to empty its list: a member that ends (with a
+    // value that holds the group) is let go at once, not when the last member ends.
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let group = PendingGroup::new(GroupMode::IgnoreCancelled);
+    let stuck = caller::Pending::<()>::new();
+    group.add(&stuck.any());
+    let late = caller::Pending::<(PendingGroup, DropFlag)>::new();
+    group.add(&late.any());
+    let resolver = late.resolver();
+    drop(late);
+    assert!(resolver.set_result((group.clone(), DropFlag(dropped.clone()))));
+    drop(resolver);
+    drop(group);
+    support::eventually(
+        "the ended member's value, which holds its group, dropped",
+        || dropped.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    assert!(!stuck.done());
+}

@@ -155,6 +155,16 @@ impl Callbacks {
         }
     }
 
+    /// Whether `tracker`'s hook is here (not run yet).
+    fn has_tracker(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        match self {
+            Callbacks::Tracker(t) => std::sync::Weak::ptr_eq(t, tracker),
+            Callbacks::List(list) => list
+                .iter()
+                .any(|(_, cb)| matches!(cb, Callback::Tracker(h) if h.is(tracker))),
+        }
+    }
+
     /// Take out the user's callback numbered `seq`, if it has not run.
     fn remove_user(&mut self, seq: u32) -> Option<Callback> {
         let Callbacks::List(list) = self else {
@@ -227,6 +237,11 @@ impl AnyPending {
     /// lone one is kept inline), handing it back `nested`.
     pub(crate) fn add_tracker(&self, tracker: std::sync::Weak<dyn MemberDone>, nested: bool) {
         self.add_callback(Callback::Tracker(TrackerHook { tracker, nested }));
+    }
+
+    /// Whether `tracker`'s hook is on this pending and has not run yet.
+    pub(crate) fn has_tracker(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        self.header().lock().callbacks.has_tracker(tracker)
     }
 
     /// Take back `tracker`'s hook; returns `false` if it ran (or is running) already, or was

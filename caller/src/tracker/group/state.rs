@@ -14,8 +14,16 @@
 //! that are done are dropped from it in one sweep when it has grown to twice the live
 //! count (plus a few), so its length stays within a constant of the live members.
 //!
-//! Exactly one decrement per member: the member's done hook does it, or
-//! [`GroupInner::remove_member`] when it takes the hook back before it ran.
+//! Exactly one decrement per member: the member's done hook does it (even if the group's
+//! cancel, which it may start, unwinds), or [`GroupInner::remove_member`] when it takes the
+//! hook back before it ran.
+//!
+//! What the list costs: a done member stays on it (with its value, if nobody took it)
+//! until the next sweep — at most about twice the peak of live members while the body
+//! runs; at the exit, and in a group never run, a member is let go as soon as it ends (a
+//! value that holds the group would otherwise keep both alive). A swept member's value
+//! is dropped by whichever thread swept it (a panicking `Drop` is caught and logged, as
+//! everywhere). A removal by hand scans the list; joins and ends never do.
 
 use std::sync::{Arc, Weak};
 use std::task::Waker;
@@ -26,7 +34,7 @@ use crate::caller::Caller;
 use crate::context::{Tracker, Trackers};
 use crate::error::{Error, MemberFailure};
 use crate::pending::{AnyPending, MemberDone};
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// The phases of the group's specification (at the top of [`super`]). Only the run future
 /// moves them on; the rest reads them.
@@ -93,6 +101,8 @@ impl GroupState {
     fn sorted_members(&self) -> Vec<&Member> {
         let mut v: Vec<&Member> = self.members.iter().filter(|m| m.is_live()).collect();
         v.sort_by_key(|m| m.pending.id());
+        // Two threads adding the same pending by hand at once may both list it.
+        v.dedup_by_key(|m| m.pending.id());
         v
     }
 }
@@ -135,6 +145,9 @@ pub(crate) struct GroupInner {
     pub(super) caller: Option<Caller>,
     /// Members not done and not removed: see the module's doc.
     live: AtomicUsize,
+    /// Set while the group is `Created` or `Exited`: no exit is ahead to empty the member
+    /// list, so members that leave are swept at once (`member_left`).
+    no_exit_ahead: AtomicBool,
     state: Mutex<GroupState>,
 }
 
@@ -155,6 +168,7 @@ impl GroupInner {
             cancellation_timeout,
             caller,
             live: AtomicUsize::new(0),
+            no_exit_ahead: AtomicBool::new(true),
             state: Mutex::new(GroupState::default()),
         }
     }
@@ -166,6 +180,7 @@ impl GroupInner {
             return TransitionToBody::EnteredBefore;
         }
         st.phase = Phase::Body;
+        self.no_exit_ahead.store(false, Ordering::Relaxed);
         TransitionToBody::Entered
     }
 
@@ -291,6 +306,7 @@ impl GroupInner {
         let (exit, swept) = {
             let mut st = lock(&self.state);
             st.phase = Phase::Exited;
+            self.no_exit_ahead.store(true, Ordering::Relaxed);
             st.waker = None;
             st.children.clear();
             let exit = Exit {
@@ -338,8 +354,9 @@ impl GroupInner {
     }
 
     /// Make `pending` a member (see the module's doc). `by_hand`: added with
-    /// [`PendingGroup::add`](super::PendingGroup::add), which may repeat a member (calls
-    /// made in the group's context join once each, without the check).
+    /// [`PendingGroup::add`](super::PendingGroup::add), which may repeat a member: a
+    /// pending that still carries this group's hook is one already (calls made in the
+    /// group's context join once each, without the check).
     pub(super) fn add_member(
         self: &Arc<Self>,
         pending: &AnyPending,
@@ -354,13 +371,7 @@ impl GroupInner {
                 pending.cancel("the group this call belongs to has already exited");
                 return;
             }
-            let id = pending.id();
-            if by_hand
-                && st
-                    .members
-                    .iter()
-                    .any(|m| m.pending.id() == id && !m.removed)
-            {
+            if by_hand && pending.has_tracker(&self.as_member_done()) {
                 return;
             }
             let live = self.live.load(Ordering::Relaxed);
@@ -382,8 +393,12 @@ impl GroupInner {
         if let Some(msg) = cancel_with {
             pending.cancel(&msg);
         }
-        let weak: Weak<dyn MemberDone> = Arc::downgrade(self) as Weak<GroupInner>;
-        pending.add_tracker(weak, nested);
+        pending.add_tracker(self.as_member_done(), nested);
+    }
+
+    /// This group as the tracker its members' hooks point to.
+    fn as_member_done(self: &Arc<Self>) -> Weak<dyn MemberDone> {
+        Arc::downgrade(self) as Weak<GroupInner>
     }
 
     /// Remove a member by hand; returns whether it was a member (not done, not removed).
@@ -399,8 +414,7 @@ impl GroupInner {
         };
         // The hook taken back before it ran: this removal, not the hook, decrements. If it
         // ran (or runs now), the member is done and the hook decrements.
-        let weak: Weak<dyn MemberDone> = Arc::downgrade(self) as Weak<GroupInner>;
-        if !pending.remove_tracker(&weak) {
+        if !pending.remove_tracker(&self.as_member_done()) {
             return false;
         }
         m.removed = true;
@@ -409,20 +423,20 @@ impl GroupInner {
         true
     }
 
-    /// One member fewer; the last one wakes a run that drains, or, after the exit (or in a
-    /// group never run), empties the list (see `exit`).
+    /// One member fewer; the last one wakes a run that drains. After the exit, or in a
+    /// group never run (members added by hand), every member that leaves is swept from
+    /// the list at once (see `exit`): no exit is ahead to do it.
     fn member_left(&self) {
-        if self.live.fetch_sub(1, Ordering::SeqCst) != 1 {
+        let last = self.live.fetch_sub(1, Ordering::SeqCst) == 1;
+        if !last && !self.no_exit_ahead.load(Ordering::Relaxed) {
             return;
         }
         let (waker, swept) = {
             let mut st = lock(&self.state);
             match st.phase {
-                Phase::Draining => (st.waker.take(), Vec::new()),
-                // A group that exited, or was never run (members added by hand), has no
-                // exit ahead to empty its list.
+                Phase::Draining if last => (st.waker.take(), Vec::new()),
                 Phase::Exited | Phase::Created => (None, st.sweep()),
-                Phase::Body => (None, Vec::new()),
+                Phase::Draining | Phase::Body => (None, Vec::new()),
             }
         };
         drop_swept(swept);
@@ -452,11 +466,20 @@ impl GroupInner {
 
 impl MemberDone for GroupInner {
     fn member_done(&self, p: &AnyPending, nested: bool) {
+        /// The member's decrement, after what it ended with was recorded, and also if the
+        /// group's cancel unwinds (a canceller or a waker of another member panicking):
+        /// the count must come down once whatever happens, or the drain never ends.
+        struct Left<'a>(&'a GroupInner);
+        impl Drop for Left<'_> {
+            fn drop(&mut self) {
+                self.0.member_left();
+            }
+        }
+        let _left = Left(self);
         // The common case, a member that ended with a value: one decrement, no lock.
         if !p.ended_with_value() {
             self.member_ended_badly(p, nested);
         }
-        self.member_left();
     }
 }
 
