@@ -43,6 +43,13 @@ pub(super) struct TrackerHook {
     nested: bool,
 }
 
+impl Callback {
+    /// Whether this is `tracker`'s hook.
+    fn is_hook_of(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
+        matches!(self, Callback::Tracker(h) if h.is(tracker))
+    }
+}
+
 impl TrackerHook {
     /// The hook kept inline ([`Callbacks::Tracker`]): never `nested`.
     fn lone(tracker: std::sync::Weak<dyn MemberDone>) -> Self {
@@ -147,9 +154,7 @@ impl Callbacks {
             }
             Callbacks::Tracker(_) => false,
             Callbacks::List(list) => {
-                let pos = list
-                    .iter()
-                    .position(|(_, cb)| matches!(cb, Callback::Tracker(h) if h.is(tracker)));
+                let pos = list.iter().position(|(_, cb)| cb.is_hook_of(tracker));
                 pos.map(|i| list.remove(i)).is_some()
             }
         }
@@ -159,9 +164,7 @@ impl Callbacks {
     fn has_tracker(&self, tracker: &std::sync::Weak<dyn MemberDone>) -> bool {
         match self {
             Callbacks::Tracker(t) => std::sync::Weak::ptr_eq(t, tracker),
-            Callbacks::List(list) => list
-                .iter()
-                .any(|(_, cb)| matches!(cb, Callback::Tracker(h) if h.is(tracker))),
+            Callbacks::List(list) => list.iter().any(|(_, cb)| cb.is_hook_of(tracker)),
         }
     }
 

@@ -124,15 +124,10 @@ impl<T> Drop for Shared<T> {
     /// the pending last, often a caller's thread: a panicking `Drop` is caught and logged,
     /// never unwound into the caller (regression: it killed the caller's thread).
     fn drop(&mut self) {
+        // Taken out first: the value's `Drop` runs after the value lock is released.
         let value = lock(&self.value).take();
-        if let Some(message) = value.and_then(crate::unwind::drop_caught) {
-            let meta = self.header.meta();
-            tracing::error!(
-                pending = meta.id(),
-                name = %meta.name(),
-                panic = %message,
-                "the value of a pending panicked in Drop; the panic was caught"
-            );
+        if let Some(value) = value {
+            self.header.drop_value(value, "the value of a pending");
         }
     }
 }

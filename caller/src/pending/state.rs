@@ -20,9 +20,11 @@
 //!   `Drop`, by whoever lets go of the pending last, when no one else can reach it (the
 //!   value's own `Drop` runs after it is released). Nothing is locked under the value lock.
 //! - **Held when the state lock is taken:** no lock of the crate, but a group's state lock
-//!   (`tracker/group/state.rs`: `describe` formats its members with `Debug`; a failed
-//!   member's `error()` and `user_meta()` are read before the group's lock is taken). Under a pending's state lock the crate
-//!   takes no lock but that pending's value lock: never a group's, never another pending's.
+//!   (`tracker/group/state.rs`: `describe` formats its members with `Debug`, and a removal
+//!   or a repeated add by hand looks for the group's hook; a failed member's `error()` and
+//!   `user_meta()` are read before the group's lock is taken). Under a pending's state lock
+//!   the crate takes no lock but that pending's value lock: never a group's, never another
+//!   pending's.
 //! - **No callback, canceller or wake under it.** Done callbacks, the canceller and
 //!   `Waker::wake` run after it is released (the waiters and callbacks are taken out in
 //!   the critical section that sets `DONE`): but for the value lock below it, the state
@@ -310,6 +312,20 @@ impl Header {
         self.flags() & CANCEL_REQUESTED != 0
     }
 
+    /// Drop a value of this pending's that nobody will read: user code, whose `Drop` may
+    /// panic — caught and logged as `what`, with the pending's id and name, never unwound
+    /// into the thread that lets go of it.
+    pub(super) fn drop_value<V>(&self, value: V, what: &str) {
+        if let Some(panic) = crate::unwind::drop_caught(value) {
+            tracing::error!(
+                pending = self.meta.id(),
+                name = %self.meta.name(),
+                panic = %panic,
+                "{what} panicked in Drop; the panic was caught"
+            );
+        }
+    }
+
     /// Done with a value (read from the flags alone: no lock).
     pub(crate) fn ended_with_value(&self) -> bool {
         self.flags() & VALUE != 0
@@ -434,14 +450,7 @@ impl Header {
             if let Some(fin) = fin {
                 fin.run(self, view);
             }
-            if let Some(panic) = crate::unwind::drop_caught(value) {
-                tracing::error!(
-                    pending = self.meta.id(),
-                    name = %self.meta.name(),
-                    panic = %panic,
-                    "a value discarded by a cancel panicked in Drop; the panic was caught"
-                );
-            }
+            self.drop_value(value, "a value discarded by a cancel");
             return TransitionToDone::CancelWon;
         }
         *lock(slot) = Some(value);
